@@ -1,0 +1,5 @@
+import sys
+
+from hostgen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""`hostgen <command>`: a table of commands, one handler each, one error type.
+
+A user error prints `hostgen: <message>` on stderr and exits 2; no traceback.
+Heavy imports (TensorFlow above all) happen inside the handlers that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hostgen.errors import HostgenError
+from hostgen.paths import BUILD_ROOT
+
+
+def log(message: str) -> None:
+    print(f"hostgen: {message}", file=sys.stderr, flush=True)
+
+
+def cmd_boards(args) -> int:
+    from hostgen.boards import board_names, load_board
+
+    for name in board_names():
+        board = load_board(name)
+        print(
+            f"{name:<15} {board['title']:<52} budget {board.budget_bytes():>7,} B  "
+            f"model flash {board['flash']['model_size_bytes']:>9,} B"
+        )
+    return 0
+
+
+def cmd_size(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.budget import format_report, require_fit, size_report
+    from hostgen.model_source import resolve_model
+
+    board = load_board(args.board)
+    model, _ = resolve_model(args.model, args.calib, log)
+    report = size_report(board, model, args.fraction)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+    sys.stdout.flush()
+    require_fit(report)
+    return 0
+
+
+def cmd_gen(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.budget import format_report, require_fit, size_report
+    from hostgen.codegen import check_identifier, render_build, write_build
+    from hostgen.model_source import resolve_model
+
+    board = load_board(args.board)
+    if args.name is not None:
+        check_identifier(args.name)
+    model, default_name = resolve_model(args.model, args.calib, log)
+    name = args.name or default_name
+    check_identifier(name, "model name (from the model file's name)" if args.name is None else "model name")
+    report = size_report(board, model, args.fraction)
+    require_fit(report)
+    out = Path(args.out) if args.out else BUILD_ROOT / board.name
+    command = " ".join(["hostgen gen", f"--board {board.name}", *([f"--model {args.model}"] if args.model else [])])
+    files = render_build(board, model, report, name, command)
+    write_build(out, files)
+    print(format_report(report))
+    print(f"wrote {len(files)} files to {out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from hostgen.reference_model import reference_tflite
+
+    print(reference_tflite(log))
+    return 0
+
+
+def cmd_cross(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.cross import link_placement
+
+    board = load_board(args.board)
+    build_dir = Path(args.build) if args.build else BUILD_ROOT / board.name
+    print(link_placement(board, build_dir))
+    return 0
+
+
+def _board(parser):
+    parser.add_argument("--board", required=True, help="board name (boards/<name>.toml) or path to a board file")
+
+
+def _model(parser, required: bool):
+    parser.add_argument("--model", required=required, help="int8 .tflite, or .keras to convert (default: the reference model)")
+    parser.add_argument("--calib", help="representative float32 windows (.npy, or .npz with x) for converting a .keras model")
+    parser.add_argument("--fraction", type=float, help="share of SRAM the arena may use (default: the board file's)")
+
+
+def _size_args(parser):
+    _board(parser)
+    _model(parser, required=False)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _gen_args(parser):
+    _board(parser)
+    _model(parser, required=False)
+    parser.add_argument("--name", help="C name of the model (default: the model file's name)")
+    parser.add_argument("--out", help="output directory (default: build/<board>)")
+
+
+def _cross_args(parser):
+    _board(parser)
+    parser.add_argument("--build", help="generated build directory (default: build/<board>)")
+
+
+COMMANDS = {
+    "boards": (cmd_boards, lambda parser: None, "list the boards and their budgets"),
+    "size": (cmd_size, _size_args, "measure the tensor arena and check it against the board's budget"),
+    "gen": (cmd_gen, _gen_args, "generate model arrays, op list and linker fragments into build/<board>/"),
+    "train": (cmd_train, lambda parser: None, "train and quantize the reference model (cached in build/reference/)"),
+    "cross": (cmd_cross, _cross_args, "link the generated C for the board's core into build/<board>/placement.elf"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise HostgenError(f"{message} (see 'hostgen {self.prog.split()[-1]} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hostgen", description="faultline host toolchain")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (_, add_arguments, summary) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=summary, description=summary))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command][0](args)
+    except HostgenError as exc:
+        print(f"hostgen: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hostgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
