@@ -1,0 +1,32 @@
+"""The CLI's contract: a table of commands, one error form, help for each."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import assert_user_error, run_hostgen
+from hostgen.cli import COMMANDS
+
+
+def test_no_command_is_a_user_error():
+    assert_user_error(run_hostgen(), "command")
+
+
+def test_unknown_command_is_a_user_error():
+    assert_user_error(run_hostgen("frobnicate"), "frobnicate")
+
+
+def test_unknown_option_is_a_user_error():
+    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--colour"), "--colour")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(command):
+    result = run_hostgen(command, "--help")
+    assert result.returncode == 0 and command in result.stdout
+
+
+def test_boards_lists_every_board():
+    result = run_hostgen("boards")
+    assert result.returncode == 0
+    assert all(name in result.stdout for name in ("esp32", "esp32s3", "stm32f4", "nucleo_f446re", "nucleo_f401re"))
