@@ -1,0 +1,187 @@
+"""Render a board's generated files from Jinja templates, all or nothing.
+
+Files are rendered into a staging directory beside the output and swapped into
+place only when every one of them is written: a failed run leaves the previous
+build as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import jinja2
+
+from hostgen import __version__
+from hostgen.arena import HOST_NOTE, measure_arena
+from hostgen.boards import Board
+from hostgen.budget import SizeReport
+from hostgen.errors import HostgenError
+from hostgen.paths import LINKER_DIR, REPO_ROOT, TEMPLATES_DIR
+from hostgen.tflite_model import ModelInfo
+
+MODEL_SECTION = ".model_data"
+ARENA_SECTION = ".tensor_arena"
+BYTES_PER_ROW = 12
+
+C_KEYWORDS = frozenset(
+    """auto break case char const continue default do double else enum extern float for goto if inline int
+    long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile
+    while _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local
+    alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual
+    class delete namespace new operator private protected public template this throw try catch virtual""".split()
+)
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+TEMPLATES = {
+    "common": {
+        "model_data.c": "model_data.c.j2",
+        "model_data.h": "model_data.h.j2",
+        "model_ops.h": "model_ops.h.j2",
+    },
+    "stm32": {
+        "memory.ld": "stm32/memory.ld.j2",
+        "model_placement.ld": "stm32/model_placement.ld.j2",
+        "placement.ld": "stm32/placement.ld.j2",
+        "placement_main.c": "stm32/placement_main.c.j2",
+    },
+    "esp32": {
+        "model_placement.lf": "esp32/model_placement.lf.j2",
+        "model_budget.ld": "esp32/model_budget.ld.j2",
+    },
+}
+
+
+def check_identifier(name: str, what: str = "model name") -> None:
+    """A name that becomes part of C identifiers must be valid C and not reserved."""
+    fix = re.sub(r"\W", "_", name).lstrip("_") or "model"
+    if fix[0].isdigit():
+        fix = f"m_{fix}"
+    if not IDENTIFIER.match(name):
+        raise HostgenError(f"{what} '{name}' is not a valid C identifier (letters, digits, _; 63 at most); use --name {fix}")
+    if name in C_KEYWORDS or name.lower() in C_KEYWORDS:
+        raise HostgenError(f"{what} '{name}' is a C/C++ keyword; use --name {name}_model")
+    if name.startswith("__") or re.match(r"^_[A-Z]", name):
+        raise HostgenError(f"{what} '{name}' is reserved in C (leading __ or _ and a capital); use --name {fix}")
+
+
+def _display_path(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([TEMPLATES_DIR, LINKER_DIR]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    env.globals["hex"] = lambda value: f"0x{value:08X}"
+    return env
+
+
+def _model_rows(data: bytes) -> list[str]:
+    return [
+        " ".join(f"0x{byte:02x}," for byte in data[start : start + BYTES_PER_ROW])
+        for start in range(0, len(data), BYTES_PER_ROW)
+    ]
+
+
+def render_build(board: Board, model: ModelInfo, report: SizeReport, name: str, command: str) -> dict[str, bytes]:
+    """Every generated file for the board, as bytes keyed by file name."""
+    check_identifier(name)
+    env = _environment()
+    arena = measure_arena(model)
+    context = {
+        "board": board,
+        "flash": board["flash"],
+        "arena_region": board.arena_region,
+        "other_sram": [r for r in board.sram if r.name not in board["budget"]["arena_regions"]],
+        "model": model,
+        "input": model.inputs[0],
+        "output": model.outputs[0],
+        "ops_and_methods": list(zip(model.ops, model.resolver_methods)),
+        "op_counts": model.op_counts,
+        "model_rows": _model_rows(model.data),
+        "name": name,
+        "NAME": name.upper(),
+        "alignment": board.alignment_bytes,
+        "arena": arena,
+        "arena_note": HOST_NOTE,
+        "budget_bytes": report.budget_bytes,
+        "budget_percent": round(report.budget_fraction * 100, 1),
+        "model_section": MODEL_SECTION,
+        "arena_section": ARENA_SECTION,
+    }
+    inputs = [("model", model.path), ("board", board.path)]
+    files: dict[str, bytes] = {}
+    for output, template_name in {**TEMPLATES["common"], **TEMPLATES[board.family]}.items():
+        template = env.get_template(template_name)
+        template_path = Path(template.filename)
+        lines = [
+            f"{output}: generated by hostgen {__version__} ({command}). Do not edit: regenerate.",
+            *(f"{role} {_display_path(path)} sha256 {_sha256(path)}" for role, path in inputs),
+            f"template {_display_path(template_path)} sha256 {_sha256(template_path)}",
+        ]
+        files[output] = template.render(banner_lines=lines, **context).encode()
+    files[f"{name}.tflite"] = model.data
+    manifest = {
+        "generated_by": f"hostgen {__version__}",
+        "command": command,
+        "model_name": name,
+        "size": report.as_dict(),
+        "inputs": {role: {"path": _display_path(path), "sha256": _sha256(path)} for role, path in inputs},
+        "files": {file: hashlib.sha256(data).hexdigest() for file, data in sorted(files.items())},
+    }
+    files["build.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+    return files
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path):
+    """Yield an empty staging directory; on success it replaces `out` whole."""
+    out = out.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
+    except OSError as exc:
+        raise HostgenError(
+            f"output directory {out} is not writable ({exc.strerror}); choose another with --out"
+        ) from None
+    try:
+        try:
+            yield staging
+        except OSError as exc:
+            raise HostgenError(f"cannot write the build into {out}: {exc.strerror}; free space or choose another --out") from None
+        if out.exists() and not out.is_dir():
+            raise HostgenError(f"output path {out} exists and is not a directory; remove it or choose another --out")
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, retired / out.name)
+            os.rename(staging, out)
+            shutil.rmtree(retired)
+        else:
+            os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_build(out: Path, files: dict[str, bytes]) -> None:
+    with staged_directory(out) as staging:
+        for file, data in files.items():
+            (staging / file).write_bytes(data)
