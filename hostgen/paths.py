@@ -1,10 +1,16 @@
-"""Where things live in the repository and the build tree."""
+"""Where things live in the repository and the build tree.
 
+HOSTGEN_BUILD_DIR moves the board builds and calibrations elsewhere; caches and the
+reference model stay in the repository's build/.
+"""
+
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BOARDS_DIR = REPO_ROOT / "boards"
 LINKER_DIR = REPO_ROOT / "linker"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-BUILD_ROOT = REPO_ROOT / "build"
-CACHE_DIR = BUILD_ROOT / ".cache"
+BUILD_ROOT = Path(os.environ.get("HOSTGEN_BUILD_DIR", REPO_ROOT / "build"))
+CACHE_DIR = REPO_ROOT / "build" / ".cache"
+REFERENCE_DIR = REPO_ROOT / "build" / "reference"

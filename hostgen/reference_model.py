@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from hostgen import dataset, quantize
-from hostgen.paths import BUILD_ROOT
+from hostgen.paths import REFERENCE_DIR
 from hostgen.tflite_model import load_model
 from hostgen.tflm_run import tflm_predict
 
 MODEL_NAME = "faultline"
-REFERENCE_DIR = BUILD_ROOT / "reference"
 RECIPE = {
     "train_seed": 1,
     "train_windows": 6000,
