@@ -146,13 +146,16 @@ def _type_ok(value, expected: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected == "float":
         return isinstance(value, float)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected == "str":
         return isinstance(value, str) and value != ""
     item = expected[5:-1]
     return isinstance(value, list) and len(value) > 0 and all(_type_ok(v, item) for v in value)
 
 
-def _check_table(path: Path, where: str, table: dict, schema: dict[str, str]) -> None:
+def check_table(path: Path, where: str, table: dict, schema: dict[str, str]) -> None:
+    """Every key of `schema` present with its type, and no other key (top-level tables aside)."""
     prefix = f"{where}." if where else ""
     for key in table:
         if key not in schema and not (where == "" and (key in SCHEMA or key == "sram")):
@@ -170,18 +173,18 @@ def _check_table(path: Path, where: str, table: dict, schema: dict[str, str]) ->
 
 
 def _check(path: Path, raw: dict) -> None:
-    _check_table(path, "", raw, SCHEMA[""])
+    check_table(path, "", raw, SCHEMA[""])
     for section, schema in SCHEMA.items():
         if not section:
             continue
         if not isinstance(raw.get(section), dict):
             raise HostgenError(f"{path}: missing table [{section}]")
-        _check_table(path, section, raw[section], schema)
+        check_table(path, section, raw[section], schema)
     regions = raw.get("sram")
     if not isinstance(regions, list) or not regions:
         raise HostgenError(f"{path}: missing [[sram]] regions (at least one)")
     for i, region in enumerate(regions):
-        _check_table(path, f"sram[{i}]", region, SRAM_REGION_SCHEMA)
+        check_table(path, f"sram[{i}]", region, SRAM_REGION_SCHEMA)
 
 
 def _check_consistency(path: Path, board: Board) -> None:

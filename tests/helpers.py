@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hostgen.appconfig import DEFAULT_APP
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -31,3 +33,15 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> s
     for fragment in fragments:
         assert fragment in lines[-1], lines[-1]
     return lines[-1]
+
+
+def app_with(tmp_path: Path, name: str = "app", **changes: str) -> Path:
+    """The default app config with some `key = value` lines replaced."""
+    lines = []
+    for line in DEFAULT_APP.read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        lines.append(f"{key} = {changes.pop(key)}" if key in changes and "=" in line else line)
+    extra = "\n".join(f"{k} = {v}" for k, v in changes.items())
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
