@@ -47,24 +47,61 @@ def cmd_size(args) -> int:
 
 def cmd_gen(args) -> int:
     from hostgen.boards import load_board
-    from hostgen.budget import format_report, require_fit, size_report
-    from hostgen.codegen import check_identifier, render_build, write_build
-    from hostgen.model_source import resolve_model
+    from hostgen.budget import format_report
+    from hostgen.build import default_out, generate
 
     board = load_board(args.board)
-    if args.name is not None:
-        check_identifier(args.name)
-    model, default_name = resolve_model(args.model, args.calib, log)
-    name = args.name or default_name
-    check_identifier(name, "model name (from the model file's name)" if args.name is None else "model name")
-    report = size_report(board, model, args.fraction)
-    require_fit(report)
-    out = Path(args.out) if args.out else BUILD_ROOT / board.name
-    command = " ".join(["hostgen gen", f"--board {board.name}", *([f"--model {args.model}"] if args.model else [])])
-    files = render_build(board, model, report, name, command)
-    write_build(out, files)
+    out = Path(args.out) if args.out else default_out(board)
+    report, files = generate(board, args.model, args.calib, args.name, args.fraction, out, args.app, log)
     print(format_report(report))
     print(f"wrote {len(files)} files to {out}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.calibrate_command import calibrate, format_calibration
+
+    report = calibrate(load_board(args.board), Path(args.normal), [Path(f) for f in args.fault], args.rate, args.app, log)
+    print(json.dumps(report, indent=2) if args.json else format_calibration(report))
+    return 0
+
+
+def cmd_filter(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.recording_commands import filter_recording
+
+    print(filter_recording(load_board(args.board), Path(args.input), Path(args.output), args.impl, args.app))
+    return 0
+
+
+def cmd_fallback(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.recording_commands import fallback_recording, format_fallback
+
+    result = fallback_recording(load_board(args.board), Path(args.input), args.impl, args.app)
+    print(json.dumps(result, indent=2) if args.json else format_fallback(result))
+    return 0
+
+
+def cmd_parity(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.parity import format_parity, run_parity
+    from hostgen.runners import open_runner
+
+    with open_runner(load_board(args.board), args.app, f"hostgen parity --board {args.board}") as runner:
+        report = run_parity(runner, args.n, args.windows)
+    print(json.dumps(report, indent=2) if args.json else format_parity(report))
+    if report["mismatches"]:
+        raise HostgenError(f"{report['mismatches']} mismatching comparison(s) between implementations; see the report above")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from hostgen.bench import run_bench
+    from hostgen.boards import load_board
+
+    print(run_bench(load_board(args.board), args.app, args.samples))
     return 0
 
 
@@ -101,11 +138,59 @@ def _size_args(parser):
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
+def _app(parser):
+    parser.add_argument("--app", help="application config TOML (default: hostgen/defaults/app.toml)")
+
+
 def _gen_args(parser):
     _board(parser)
     _model(parser, required=False)
+    _app(parser)
     parser.add_argument("--name", help="C name of the model (default: the model file's name)")
     parser.add_argument("--out", help="output directory (default: build/<board>)")
+
+
+def _calibrate_args(parser):
+    _board(parser)
+    _app(parser)
+    parser.add_argument("--normal", required=True, help="int16 .npy of normal running, (samples,) or (samples, channels)")
+    parser.add_argument("--fault", action="append", default=[], help="int16 .npy of faulty running (repeatable)")
+    parser.add_argument("--rate", type=int, help="the recordings' sample rate in Hz (default: the app config's)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _implementation(parser):
+    parser.add_argument("--impl", choices=("ref", "c", "micropython"), default="ref", help="which implementation runs")
+
+
+def _filter_args(parser):
+    _board(parser)
+    _app(parser)
+    _implementation(parser)
+    parser.add_argument("--in", dest="input", required=True, help="int16 .npy recording")
+    parser.add_argument("--out", dest="output", required=True, help="filtered int16 .npy to write")
+
+
+def _fallback_args(parser):
+    _board(parser)
+    _app(parser)
+    _implementation(parser)
+    parser.add_argument("--in", dest="input", required=True, help="int16 .npy recording")
+    parser.add_argument("--json", action="store_true", help="print every window as JSON")
+
+
+def _parity_args(parser):
+    _board(parser)
+    _app(parser)
+    parser.add_argument("--n", type=int, default=100_000, help="stream samples to compare (default 100000)")
+    parser.add_argument("--windows", type=int, default=10_000, help="windows to compare (default 10000)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _bench_args(parser):
+    _board(parser)
+    _app(parser)
+    parser.add_argument("--samples", type=int, default=200_000, help="samples per timing run")
 
 
 def _cross_args(parser):
@@ -119,6 +204,11 @@ COMMANDS = {
     "gen": (cmd_gen, _gen_args, "generate model arrays, op list and linker fragments into build/<board>/"),
     "train": (cmd_train, lambda parser: None, "train and quantize the reference model (cached in build/reference/)"),
     "cross": (cmd_cross, _cross_args, "link the generated C for the board's core into build/<board>/placement.elf"),
+    "calibrate": (cmd_calibrate, _calibrate_args, "derive fallback thresholds and fast-path limits from a machine's recording"),
+    "filter": (cmd_filter, _filter_args, "filter a recording with the board's generated FIR"),
+    "fallback": (cmd_fallback, _fallback_args, "run the fallback heuristic over a recording, window by window"),
+    "parity": (cmd_parity, _parity_args, "compare the reference, C and MicroPython DSP bit for bit"),
+    "bench": (cmd_bench, _bench_args, "time the FIR per sample: plain MicroPython, viper, C"),
 }
 
 

@@ -1,0 +1,136 @@
+"""Tier-1 signal processing for a build: the FIR, the fallback thresholds and the fast-path limits.
+
+A board's thresholds and limits come from `hostgen calibrate` on that machine's
+recording when one was made (build/calibration/<board>.json), else from the synthetic
+machine population. Rendering gives the FIR and the fallback in C and MicroPython,
+the response plot, and config.json, the build config the firmware is made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostgen import calibration as calibration_module
+from hostgen import dataset, features, fir, fastpath
+from hostgen.appconfig import load_app
+from hostgen.calibration import Calibration, synthetic_calibration
+from hostgen.codegen import render_templates
+from hostgen.errors import HostgenError
+from hostgen.features import FEATURES, rules_for
+from hostgen.fir import FirDesign, design_fir, response_plot
+from hostgen.paths import BUILD_ROOT, CACHE_DIR
+
+CALIBRATION_DIR = BUILD_ROOT / "calibration"
+COEFFICIENTS_PER_ROW = 10
+
+
+@dataclass(frozen=True)
+class DspPlan:
+    app: dict
+    design: FirDesign
+    calibration: Calibration
+    calibration_path: Path | None
+
+    @property
+    def inputs(self) -> list[tuple[str, Path]]:
+        found = [("app", self.app["path"])]
+        return found + ([("calibration", self.calibration_path)] if self.calibration_path else [])
+
+
+def calibration_path(board_name: str) -> Path:
+    return CALIBRATION_DIR / f"{board_name}.json"
+
+
+def plan_dsp(board_name: str, app_path: str | None) -> DspPlan:
+    app = load_app(app_path)
+    stored = calibration_path(board_name)
+    calibration = Calibration.from_json(stored) if stored.is_file() else None
+    if calibration is not None:
+        app["sampling"]["rate_hz"] = calibration.rate_hz
+    design = design_fir(app)
+    if calibration is None:
+        return DspPlan(app, design, _synthetic_cached(app, design), None)
+    expected = [rule.label for rule in rules_for(app["fallback"]["decide_on"])]
+    if calibration.channels != app["sampling"]["channels"] or calibration.rules != expected:
+        raise HostgenError(
+            f"calibration {stored} was made for {calibration.channels} channel(s) and rules {calibration.rules}, "
+            f"but the app config now has {app['sampling']['channels']} and {expected}; rerun 'hostgen calibrate'"
+        )
+    return DspPlan(app, design, calibration, stored)
+
+
+def _synthetic_cached(app: dict, design: FirDesign) -> Calibration:
+    digest = hashlib.sha256(Path(app["path"]).read_bytes())
+    for module in (dataset, features, fir, fastpath, calibration_module):
+        digest.update(Path(module.__file__).read_bytes())
+    cache = CACHE_DIR / "calibration" / f"{digest.hexdigest()}.json"
+    if cache.is_file():
+        return Calibration.from_json(cache)
+    result = synthetic_calibration(app, design)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(result.to_json())
+    return result
+
+
+def _rows(values, per_row: int) -> list[str]:
+    text = [f"{int(v)}," for v in values]
+    return [" ".join(text[i : i + per_row]) for i in range(0, len(text), per_row)]
+
+
+def build_config(plan: DspPlan) -> dict:
+    """Everything the firmware is configured from, with the derivation report."""
+    app, design, calibration = plan.app, plan.design, plan.calibration
+    fast = app["fastpath"]
+    return {
+        "sampling": {key: value for key, value in app["sampling"].items()},
+        "filter": design.summary(),
+        "fallback": {
+            "source": calibration.source,
+            "rules": calibration.rules,
+            "thresholds": calibration.thresholds,
+        },
+        "fastpath": {
+            "peak_limits": calibration.peak_limits,
+            "energy_limits": calibration.energy_limits,
+            "clear_peak_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.peak_limits],
+            "clear_energy_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.energy_limits],
+            "debounce_blocks": fast["debounce_blocks"],
+            "hysteresis": fast["hysteresis"],
+            "saturation_samples": fast["saturation_samples"],
+            "stuck_samples": fast["stuck_samples"],
+            "settle_blocks": fastpath.settle_blocks(design.taps, app["sampling"]["block_samples"]),
+        },
+        "calibration_digest": calibration.digest,
+        "calibration_report": calibration.report,
+    }
+
+
+def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
+    design, window = plan.design, plan.app["sampling"]["window_samples"]
+    name = design.name
+    context = {
+        "fir": design,
+        "name": name,
+        "NAME": name.upper(),
+        "coefficient_rows": _rows(design.coeffs, COEFFICIENTS_PER_ROW),
+        "calibration": plan.calibration,
+        "rules": rules_for(plan.app["fallback"]["decide_on"]),
+        "features": FEATURES,
+        "window": window,
+        "log2_window": window.bit_length() - 1,
+    }
+    templates = {
+        f"fir_{name}.h": "fir.h.j2",
+        f"fir_{name}.c": "fir.c.j2",
+        f"fir_{name}.py": "fir.py.j2",
+        "fallback.h": "fallback.h.j2",
+        "fallback.c": "fallback.c.j2",
+        "fallback.py": "fallback.py.j2",
+    }
+    files = render_templates(templates, plan.inputs, command, context)
+    files[f"fir_{name}_response.png"] = response_plot(design)
+    files["config.json"] = (json.dumps(build_config(plan), indent=2) + "\n").encode()
+    return files
