@@ -46,9 +46,17 @@ SCHEMA: dict[str, dict[str, str]] = {
         "normal_windows": "int",
         "heldout_windows": "int",
     },
+    "firmware": {
+        "node_id": "int",
+        "heartbeat_ms": "int",
+        "summary_windows": "int",
+        "min_confidence": "number",
+        "event_log": "int",
+    },
     "fastpath": {
         "margin": "number",
         "debounce_blocks": "int",
+        "hold_blocks": "int",
         "hysteresis": "number",
         "saturation_samples": "int",
         "stuck_samples": "int",
@@ -117,5 +125,14 @@ def _check_values(path: Path, app: dict) -> None:
              (fallback["normal_windows"], fallback["heldout_windows"]), "use at least 100 of each")
     _require(path, 0 <= fast["margin"] <= 10, "fastpath.margin", fast["margin"], "use 0 to 10")
     _require(path, 0 < fast["hysteresis"] < 1, "fastpath.hysteresis", fast["hysteresis"], "use a share in (0, 1)")
-    for key in ("debounce_blocks", "saturation_samples", "stuck_samples"):
+    for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):
         _require(path, 1 <= fast[key] <= 10_000, f"fastpath.{key}", fast[key], "use 1 to 10000")
+    firmware = app["firmware"]
+    _require(path, 0 <= firmware["node_id"] <= 65535, "firmware.node_id", firmware["node_id"], "use 0 to 65535")
+    _require(path, 100 <= firmware["heartbeat_ms"] <= 3_600_000, "firmware.heartbeat_ms", firmware["heartbeat_ms"],
+             "use 100 ms to 1 hour")
+    _require(path, 1 <= firmware["summary_windows"] <= 10_000, "firmware.summary_windows", firmware["summary_windows"],
+             "use 1 to 10000")
+    _require(path, 0 < firmware["min_confidence"] <= 1, "firmware.min_confidence", firmware["min_confidence"],
+             "use a probability in (0, 1]")
+    _require(path, 4 <= firmware["event_log"] <= 256, "firmware.event_log", firmware["event_log"], "use 4 to 256")

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from hostgen.errors import HostgenError
 from hostgen.paths import CACHE_DIR

@@ -51,6 +51,15 @@ SCHEMA: dict[str, dict[str, str]] = {
         "usb_ids": "list[str]",
     },
     "repl": {"baud": "int", "usb_ids": "list[str]"},
+    "io": {
+        "adc_pins": "list[str]",
+        "timer_id": "int",
+        "safety_pin": "str",
+        "gateway_uart": "int",
+        "gateway_tx_pin": "str",
+        "gateway_rx_pin": "str",
+        "gateway_baud": "int",
+    },
 }
 SRAM_REGION_SCHEMA = {"name": "str", "origin": "int", "size_bytes": "int", "use": "str"}
 

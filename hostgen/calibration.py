@@ -18,13 +18,12 @@ import numpy as np
 
 from hostgen import dataset
 from hostgen.errors import HostgenError
-from hostgen.fastpath import run_channel, settle_blocks
+from hostgen.fastpath import block_figures, energy, run_channel, settle_blocks
 from hostgen.features import (
     DECISIONS,
     FAULT,
     NORMAL,
     Rule,
-    block_figures,
     decide,
     features_of_windows,
     rules_for,
@@ -140,7 +139,7 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
     figures = [block_figures(settled(filter_signal(design.coeffs, s), design, block), block) for s in streams]
     fast_margin = app["fastpath"]["margin"]
     peak_limit = _limit(np.concatenate([p for p, _ in figures]), fast_margin)
-    energy_limit = _limit(np.concatenate([e for _, e in figures]), fast_margin)
+    energy_limit = _limit(np.concatenate([energy(ms) for _, ms in figures]), fast_margin)
     report = {
         "derived_from": f"{settings['normal_windows']} synthetic normal windows (seed {seed})",
         "heldout_normal": rates(held[held_labels == 0], rules, thresholds),
@@ -204,9 +203,9 @@ def recording_calibration(app: dict, design: FirDesign, normal_path: Path, fault
         derive_features = features_of_windows(derive_windows)
         held_features = features_of_windows(windows_of(filtered[split:], window, stride))
         thresholds = derive_thresholds(derive_features, rules, app)
-        peaks, energies = block_figures(settled(filtered[:split], design, block), block)
+        peaks, mean_squares = block_figures(settled(filtered[:split], design, block), block)
         peak_limit = _limit(peaks, app["fastpath"]["margin"])
-        energy_limit = _limit(energies, app["fastpath"]["margin"])
+        energy_limit = _limit(energy(mean_squares), app["fastpath"]["margin"])
         held_seconds = (len(raw) - split) / sampling["rate_hz"]
         trips = _fast_trips(raw[split:], filtered[split:], design.taps, peak_limit, energy_limit, app)
         fault_reports = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 from hostgen import calibration as calibration_module
 from hostgen import dataset, features, fir, fastpath
 from hostgen.appconfig import load_app
+from hostgen.boards import Board
 from hostgen.calibration import Calibration, synthetic_calibration
 from hostgen.codegen import render_templates
 from hostgen.errors import HostgenError
@@ -29,6 +30,7 @@ COEFFICIENTS_PER_ROW = 10
 
 @dataclass(frozen=True)
 class DspPlan:
+    board: Board
     app: dict
     design: FirDesign
     calibration: Calibration
@@ -36,7 +38,7 @@ class DspPlan:
 
     @property
     def inputs(self) -> list[tuple[str, Path]]:
-        found = [("app", self.app["path"])]
+        found = [("board", self.board.path), ("app", self.app["path"])]
         return found + ([("calibration", self.calibration_path)] if self.calibration_path else [])
 
 
@@ -44,22 +46,27 @@ def calibration_path(board_name: str) -> Path:
     return CALIBRATION_DIR / f"{board_name}.json"
 
 
-def plan_dsp(board_name: str, app_path: str | None) -> DspPlan:
+def plan_dsp(board: Board, app_path: str | None) -> DspPlan:
     app = load_app(app_path)
-    stored = calibration_path(board_name)
+    if app["sampling"]["channels"] > len(board["io"]["adc_pins"]):
+        raise HostgenError(
+            f"{app['path']}: sampling.channels = {app['sampling']['channels']} but {board.name} lists "
+            f"{len(board['io']['adc_pins'])} ADC pin(s) in {board.path.name} [io] adc_pins; add pins or sample fewer channels"
+        )
+    stored = calibration_path(board.name)
     calibration = Calibration.from_json(stored) if stored.is_file() else None
     if calibration is not None:
         app["sampling"]["rate_hz"] = calibration.rate_hz
     design = design_fir(app)
     if calibration is None:
-        return DspPlan(app, design, _synthetic_cached(app, design), None)
+        return DspPlan(board, app, design, _synthetic_cached(app, design), None)
     expected = [rule.label for rule in rules_for(app["fallback"]["decide_on"])]
     if calibration.channels != app["sampling"]["channels"] or calibration.rules != expected:
         raise HostgenError(
             f"calibration {stored} was made for {calibration.channels} channel(s) and rules {calibration.rules}, "
             f"but the app config now has {app['sampling']['channels']} and {expected}; rerun 'hostgen calibrate'"
         )
-    return DspPlan(app, design, calibration, stored)
+    return DspPlan(board, app, design, calibration, stored)
 
 
 def _synthetic_cached(app: dict, design: FirDesign) -> Calibration:
@@ -98,6 +105,7 @@ def build_config(plan: DspPlan) -> dict:
             "clear_peak_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.peak_limits],
             "clear_energy_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.energy_limits],
             "debounce_blocks": fast["debounce_blocks"],
+            "hold_blocks": fast["hold_blocks"],
             "hysteresis": fast["hysteresis"],
             "saturation_samples": fast["saturation_samples"],
             "stuck_samples": fast["stuck_samples"],
@@ -108,9 +116,17 @@ def build_config(plan: DspPlan) -> dict:
     }
 
 
+def config_digest(config: dict) -> str:
+    """Identifies the build's settings (not its report): config.json on a board must match it."""
+    settings = {key: value for key, value in config.items() if key != "calibration_report"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
     design, window = plan.design, plan.app["sampling"]["window_samples"]
     name = design.name
+    config = build_config(plan)
+    io = plan.board["io"]
     context = {
         "fir": design,
         "name": name,
@@ -121,16 +137,28 @@ def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
         "features": FEATURES,
         "window": window,
         "log2_window": window.bit_length() - 1,
+        "board": plan.board,
+        "app": plan.app,
+        "sampling": plan.app["sampling"],
+        "fast": config["fastpath"],
+        "digest": config_digest(config),
+        "hysteresis_permille": fastpath.hysteresis_permille(plan.app["fastpath"]["hysteresis"]),
+        "min_confidence_q8": round(plan.app["firmware"]["min_confidence"] * 256),
+        "io": io,
+        "adc_pins": io["adc_pins"][: plan.app["sampling"]["channels"]],
+        "pin_or_none": lambda value, none: "None" if value == none else f'"{value}"',
     }
     templates = {
         f"fir_{name}.h": "fir.h.j2",
         f"fir_{name}.c": "fir.c.j2",
         f"fir_{name}.py": "fir.py.j2",
+        f"fir_{name}_plain.py": "fir_plain.py.j2",
         "fallback.h": "fallback.h.j2",
         "fallback.c": "fallback.c.j2",
         "fallback.py": "fallback.py.j2",
+        "faultline_config.py": "faultline_config.py.j2",
     }
     files = render_templates(templates, plan.inputs, command, context)
     files[f"fir_{name}_response.png"] = response_plot(design)
-    files["config.json"] = (json.dumps(build_config(plan), indent=2) + "\n").encode()
+    files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
     return files

@@ -95,19 +95,3 @@ def windows_of(samples: np.ndarray, window: int, stride: int) -> np.ndarray:
 
 def features_of_windows(windows: np.ndarray) -> np.ndarray:
     return np.array([window_features(w) for w in windows], np.int64).reshape(-1, len(FEATURES))
-
-
-def block_figures(filtered: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per fast-path block of a filtered channel: its peak |y|, and the short-term energy.
-
-    Energy: ms = sum((y*y) >> 8) >> log2(block); ema += (ms - ema) >> 3, from 0.
-    """
-    blocks = filtered[: len(filtered) // block * block].astype(np.int64).reshape(-1, block)
-    peaks = np.abs(blocks).max(axis=1)
-    mean_squares = ((blocks * blocks) >> 8).sum(axis=1) >> (block.bit_length() - 1)
-    energy = np.empty(len(mean_squares), np.int64)
-    ema = 0
-    for i, ms in enumerate(mean_squares):
-        ema += (int(ms) - ema) >> 3
-        energy[i] = ema
-    return peaks, energy

@@ -14,9 +14,16 @@ CHUNK = 256
 MAX_BLOCK = 1024  # samples per block at most (hostgen splits larger ones)
 
 
+def stepper(stage, plain):
+    if not plain:
+        return stage.process
+    module = __import__(sys.argv[2] + "_plain")
+    return lambda source, target, n: module.process(stage, source, target, n)
+
+
 def run_fir(in_path, blocks_path, out_path, plain):
     stage = fir.Filter()
-    step = stage.process_plain if plain else stage.process
+    step = stepper(stage, plain)
     buffer = array.array("h", bytes(2 * MAX_BLOCK))
     view = memoryview(buffer)
     sizes = array.array("H", bytes(2 * CHUNK))
@@ -47,7 +54,7 @@ def run_fallback(windows_path, thresholds_path, out_path):
 
 def bench_fir(samples, plain):
     stage = fir.Filter()
-    step = stage.process_plain if plain else stage.process
+    step = stepper(stage, plain)
     buffer = array.array("h", bytes(2 * CHUNK))
     seed = 1
     for i in range(CHUNK):

@@ -37,8 +37,8 @@ RECIPE = {
 
 def recipe_key() -> str:
     digest = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode())
-    for module in (dataset, quantize, __import__(__name__)):
-        digest.update(Path(module.__file__).read_bytes())
+    for source in (dataset.__file__, quantize.__file__, __file__):
+        digest.update(Path(source).read_bytes())
     digest.update(metadata.version("tensorflow-cpu").encode())
     return digest.hexdigest()
 
@@ -60,7 +60,7 @@ def build_keras_model(window: int = dataset.WINDOW):
         [
             tf.keras.Input((window, 1)),
             layers.Rescaling(RECIPE["input_gain"]),  # inputs are small fractions of full scale
-            layers.Conv1D(16, 9, strides=2, activation="relu"),
+            layers.Conv1D(8, 9, strides=2, activation="relu"),
             layers.Conv1D(16, 7, strides=2, activation="relu"),
             layers.MaxPooling1D(2),
             layers.Conv1D(16, 5, activation="relu"),
