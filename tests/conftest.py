@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from helpers import run_hostgen
+# Board builds and calibrations of a test run go to a directory of their own, so the
+# developer's build/ (and any calibration in it) neither leaks in nor gets overwritten.
+os.environ["HOSTGEN_BUILD_DIR"] = tempfile.mkdtemp(prefix="faultline-test-build-")
+
+from helpers import run_hostgen  # noqa: E402  (after the environment is set)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hil", "hardware in the loop (tests/hil)")
+    group.addoption("--port", help="a real board's REPL serial port; without it the HIL tests start a virtual board")
+    group.addoption("--gateway", help="the real board's gateway (packet) serial port")
+    group.addoption("--baud", type=int, default=115_200, help="REPL baud rate (default 115200)")
+    group.addoption("--hil-board", default="stm32f4", help="the board under test: boards/<name>.toml (default stm32f4)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(os.environ["HOSTGEN_BUILD_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,103 @@
+# The unix-port side of the hardware layer: a recording (FAULTLINE_SCENARIO: int16 samples,
+# channels interleaved) replayed at its rate or as fast as the VM goes, packets to a file or
+# pty (FAULTLINE_LINK), and a safety output that only remembers its level.
+import array
+import os
+import time
+
+import micropython
+
+import faultline_config as cfg
+import pipeline as _pipeline
+
+
+@micropython.viper
+def _deinterleave(frames: ptr16, channels: int, channel: int, n: int, ring: ptr16, at: int):
+    for i in range(n):
+        ring[at + i] = frames[i * channels + channel]
+
+
+class ReplaySampler:
+    """A recording (int16 samples, channels interleaved) fed block by block into the rings."""
+
+    def __init__(self, pipeline, path, realtime, loop):
+        self.pipeline = pipeline
+        self.file = open(path, "rb")
+        self.frames = array.array("h", bytes(2 * cfg.BLOCK * cfg.CHANNELS))
+        self.realtime = realtime
+        self.loop = loop
+        self.started = time.ticks_us()
+        self.elapsed_us = 0
+        self.fed_blocks = 0
+        self.finished = False
+
+    def _feed_block(self):
+        if self.file.readinto(self.frames) != 2 * cfg.BLOCK * cfg.CHANNELS:
+            if not self.loop:
+                self.finished = True
+                return False
+            self.file.seek(0)
+            return self._feed_block()
+        pipeline = self.pipeline
+        if pipeline.room() < cfg.BLOCK:
+            pipeline.overruns += cfg.BLOCK
+            return True
+        at = pipeline.written & _pipeline.RING_MASK
+        for channel in range(cfg.CHANNELS):
+            _deinterleave(self.frames, cfg.CHANNELS, channel, cfg.BLOCK, pipeline.channels[channel].ring, at)
+        pipeline.written = (pipeline.written + cfg.BLOCK) & _pipeline.COUNTER_MASK
+        return True
+
+    def service(self):
+        """Feed what is due, process it; False once the recording has ended."""
+        if self.finished:
+            return False
+        if self.realtime:
+            now = time.ticks_us()
+            self.elapsed_us += time.ticks_diff(now, self.started)
+            self.started = now
+            due = self.elapsed_us * cfg.RATE_HZ // (1_000_000 * cfg.BLOCK) - self.fed_blocks
+        else:
+            due = self.pipeline.room() // cfg.BLOCK
+        while due > 0 and self._feed_block():
+            self.fed_blocks += 1
+            due -= 1
+        self.pipeline.process()
+        return not self.finished
+
+    def stop(self):
+        self.file.close()
+
+
+class SafetyOutput:
+    """The unix side of the safety pin: remembers its level and how often it went high."""
+
+    def __init__(self):
+        self.level = 0
+        self.raised = 0
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        if level and not self.level:
+            self.raised += 1
+        self.level = level
+
+
+def gateway():
+    return open(os.getenv("FAULTLINE_LINK") or "packets.bin", "wb")
+
+
+def safety_output():
+    return SafetyOutput()
+
+
+def watchdog():
+    return None
+
+
+def sampler(pipeline):
+    scenario = os.getenv("FAULTLINE_SCENARIO")
+    if not scenario:
+        return None
+    return ReplaySampler(pipeline, scenario, os.getenv("FAULTLINE_REALTIME") == "1", os.getenv("FAULTLINE_LOOP") == "1")

@@ -1,0 +1,3 @@
+import faultline
+
+faultline.start()

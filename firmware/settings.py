@@ -1,0 +1,122 @@
+# Settings: the build's generated constants, plus the thresholds and limits a person can
+# change at the REPL (diag.set_threshold), kept in config.json. A missing, corrupt or
+# foreign config.json means the built-in defaults, and `problem` says why.
+import array
+import json
+import os
+
+import fallback
+import faultline_config as cfg
+import packets
+
+FILE = "config.json"
+TEMP = "config.tmp"
+DEFAULTS = 0
+FROM_FILE = 1
+CORRUPT = 2
+FOREIGN = 3
+SOURCES = ("defaults", "file", "corrupt", "foreign")
+LARGEST = 0x3FFFFFFF
+
+
+def _ints(value, count, what):
+    if not isinstance(value, list) or len(value) != count:
+        raise ValueError("%s: want a list of %d" % (what, count))
+    for item in value:
+        if not isinstance(item, int) or not 1 <= item <= LARGEST:
+            raise ValueError("%s: %r is not an integer in 1..%d" % (what, item, LARGEST))
+    return value
+
+
+def commit():
+    """Move config.tmp over config.json (FAT will not rename over a file: remove it first)."""
+    try:
+        os.rename(TEMP, FILE)
+    except OSError:
+        os.remove(FILE)
+        os.rename(TEMP, FILE)
+
+
+class Settings:
+    def __init__(self):
+        self.channels = cfg.CHANNELS
+        self.block = cfg.BLOCK
+        self.log2_block = cfg.LOG2_BLOCK
+        self.full_scale = cfg.FULL_SCALE
+        self.saturation_samples = cfg.SATURATION_SAMPLES
+        self.stuck_samples = cfg.STUCK_SAMPLES
+        self.settle_blocks = cfg.SETTLE_BLOCKS
+        self.debounce_blocks = cfg.DEBOUNCE_BLOCKS
+        self.hold_blocks = cfg.HOLD_BLOCKS
+        self.hysteresis_permille = cfg.HYSTERESIS_PERMILLE
+        self.thresholds = [fallback.default_thresholds(c) for c in range(cfg.CHANNELS)]
+        self.peak_limits = array.array("i", cfg.PEAK_LIMITS)
+        self.energy_limits = array.array("i", cfg.ENERGY_LIMITS)
+        self.source = DEFAULTS
+        self.problem = ""
+
+    def load(self):
+        """Apply config.json if it is valid for this build; else keep the defaults and say why."""
+        for name in (FILE, TEMP):
+            try:
+                with open(name) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            try:
+                record = json.loads(text)
+                self._check(record)
+            except (ValueError, TypeError, KeyError) as error:
+                self.source = FOREIGN if "another build" in str(error) else CORRUPT
+                self.problem = "%s: %s" % (name, error)
+                return
+            self._apply(record)
+            self.source = FROM_FILE
+            if name == TEMP:  # a save was cut short after writing: finish it
+                commit()
+            return
+        self.problem = "no config.json: using the built-in defaults"
+
+    def _check(self, record):
+        if not isinstance(record, dict) or sorted(record) != ["build", "energy_limits", "peak_limits", "thresholds"]:
+            raise ValueError("want keys build, thresholds, peak_limits, energy_limits")
+        if record["build"] != cfg.CONFIG_DIGEST:
+            raise ValueError("written for another build (%s, this is %s)" % (record["build"], cfg.CONFIG_DIGEST))
+        if not isinstance(record["thresholds"], list) or len(record["thresholds"]) != cfg.CHANNELS:
+            raise ValueError("thresholds: want one list per channel")
+        for channel in range(cfg.CHANNELS):
+            values = _ints(record["thresholds"][channel], fallback.RULES, "thresholds")
+            self.check_order(values)
+        _ints(record["peak_limits"], cfg.CHANNELS, "peak_limits")
+        _ints(record["energy_limits"], cfg.CHANNELS, "energy_limits")
+
+    def check_order(self, values):
+        for fault in range(fallback.RULES):
+            for suspect in range(fallback.RULES):
+                if (fallback.RULE_FEATURES[fault] == fallback.RULE_FEATURES[suspect]
+                        and fallback.RULE_LEVELS[fault] == fallback.FAULT and fallback.RULE_LEVELS[suspect] == fallback.SUSPECT
+                        and values[fault] <= values[suspect]):
+                    raise ValueError("%s must stay above %s" % (fallback.RULE_NAMES[fault], fallback.RULE_NAMES[suspect]))
+
+    def _apply(self, record):
+        for channel in range(cfg.CHANNELS):
+            for rule in range(fallback.RULES):
+                self.thresholds[channel][rule] = record["thresholds"][channel][rule]
+            self.peak_limits[channel] = record["peak_limits"][channel]
+            self.energy_limits[channel] = record["energy_limits"][channel]
+
+    def record(self):
+        return {
+            "build": cfg.CONFIG_DIGEST,
+            "thresholds": [list(t) for t in self.thresholds],
+            "peak_limits": list(self.peak_limits),
+            "energy_limits": list(self.energy_limits),
+        }
+
+    def digest(self):
+        """A 30-bit hash of the effective thresholds and limits, for heartbeats."""
+        text = json.dumps(self.record()).encode()
+        buffer = bytearray(len(text) + 4)
+        buffer[: len(text)] = text
+        packets.append_crc32(buffer, len(text))
+        return (buffer[-4] | buffer[-3] << 8 | buffer[-2] << 16 | (buffer[-1] & 0x3F) << 24)

@@ -1,0 +1,125 @@
+"""Firmware properties on the real MicroPython VM: no allocation in steady state, tier-2
+dispatch and containment, heap need, several channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hostgen import dataset
+from hostgen.replay import FirmwareWorkspace, replay
+from hostgen.runners import UNIX_PORT_FIRMWARE_HEAP
+
+from conftest import _machine, _run
+
+STEADY_STATE = """
+import gc
+import faultline
+
+
+def measure(running, sampler):
+    # locals only: a new global would grow the module dict and count as an allocation
+    for _ in range(400):  # warm-up: first windows, a summary, a heartbeat
+        sampler._feed_block()
+        running.process()
+    gc.collect()
+    gc.disable()  # GC runs only here, at this chosen point, never inside the loop
+    windows = running.windows
+    blocks = 0
+    before = gc.mem_alloc()
+    while sampler._feed_block():
+        running.process()
+        blocks += 1
+    after = gc.mem_alloc()
+    print("steady", before, after, running.windows - windows, blocks, running.link.sent)
+
+
+measure(faultline.start(), faultline.sampler)
+"""
+
+
+@pytest.fixture(scope="module")
+def mixed_recording():
+    """Normal running, developed faults, an impact and a stuck spell: every packet type, 1,000+ windows."""
+    machine, rng = _machine(41)
+    parts = []
+    for _ in range(4):
+        parts += [_run(machine, 20, rng), _run(machine, 15, rng, fault_counts=2500.0)]
+    x = np.concatenate(parts)
+    x[70_000:70_030] += 20_000
+    x[100_000:101_000] = x[100_000]
+    return np.clip(x, -32768, 32767).astype(np.int16).reshape(-1, 1)
+
+
+def test_steady_state_loop_allocates_nothing(board, mixed_recording, tmp_path):
+    scenario = tmp_path / "scenario.i16"
+    mixed_recording.tofile(scenario)
+    with FirmwareWorkspace(board) as workspace:
+        result = workspace.run_code(STEADY_STATE, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin")})
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("steady"))
+    before, after, windows, blocks, sent = map(int, line.split()[1:])
+    assert windows >= 1000 and blocks >= 16_000
+    assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets"
+
+
+MODEL_DOUBLES = {
+    "raises": "def classify(window, scores):\n    raise RuntimeError('kernel failed')\n",
+    "unsure": "def classify(window, scores):\n    scores[0] = 120\n    scores[1] = 136\n    return 1\n",
+    "confident_fault": "def classify(window, scores):\n    scores[0] = 10\n    scores[1] = 246\n    return 1\n",
+}
+
+
+@pytest.mark.parametrize("behaviour, tier", [("raises", 2), ("unsure", 3), ("confident_fault", 1)])
+def test_tier2_model_is_used_when_confident_and_contained_when_not(board, scenarios, behaviour, tier):
+    """A stand-in `tflm_model` module (the C module's interface) drives the firmware's tier-2 dispatch."""
+    recording = scenarios["normal"][0][:12_000]
+    result = replay(board, recording, extra_files={"tflm_model.py": MODEL_DOUBLES[behaviour].encode()})
+    boot = next(p for p in result.packets if p.kind == "BOOT")
+    assert boot.fields["tier2"] == 1 and "tier2=model" in result.console
+    windows = [p.fields for p in result.packets if p.kind == "WINDOW"]
+    beats = [p.fields for p in result.packets if p.kind == "HEARTBEAT"]
+    if behaviour == "raises":
+        assert beats[-1]["tier2_errors"] > 80, "every window's failure is counted; the loop goes on"
+        assert all(w["tier"] == 2 for w in windows)
+    elif behaviour == "unsure":
+        assert all(w["tier"] == 3 and w["confidence_q8"] == 136 for w in windows)
+    else:
+        assert len(windows) > 80 and all(w["tier"] == 1 and w["decision"] == 2 and w["rule"] == -1 for w in windows)
+    assert beats[-1]["flags"] & 8
+
+
+def test_firmware_fits_the_unix_port_heap_with_diag_and_selftest(board, scenarios, tmp_path):
+    """Guards UNIX_PORT_FIRMWARE_HEAP, the figure the board files' heap needs come from."""
+    scenario = tmp_path / "scenario.i16"
+    scenarios["impact"][0].tofile(scenario)
+    code = (
+        "import gc\nimport faultline\nrunning = faultline.start()\nwhile faultline.service():\n    pass\n"
+        "import diag\ndiag.status()\ndiag.health()\ndiag.last(20)\ndiag.thresholds()\ndiag.sensor()\n"
+        "assert diag.selftest()\ngc.collect()\nprint('heap', gc.mem_alloc())\n"
+    )
+    with FirmwareWorkspace(board) as workspace:
+        result = workspace.run_code(code, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "l.bin")},
+                                    heap_bytes=UNIX_PORT_FIRMWARE_HEAP)
+    assert result.returncode == 0, result.stderr
+
+
+def test_two_channels(board, tmp_path, app_with_channels):
+    rng = np.random.default_rng(51)
+    calm = dataset.synthesize(dataset.random_machine(rng, False), 12_000, rng)
+    busy = dataset.synthesize(dataset.random_machine(rng, True), 12_000, rng)
+    busy[8000:8030] = 30_000
+    result = replay(board, np.stack([calm, busy], axis=1), app_path=str(app_with_channels))
+    alerts = [p.fields for p in result.packets if p.kind == "ALERT"]
+    assert alerts and all(a["channel"] == 1 for a in alerts)
+    boot = next(p for p in result.packets if p.kind == "BOOT")
+    assert boot.fields["channels"] == 2
+    channels = {p.fields["channel"] for p in result.packets if p.kind in ("WINDOW", "SUMMARY")}
+    assert channels == {0, 1}
+
+
+@pytest.fixture
+def app_with_channels(tmp_path):
+    from helpers import app_with
+
+    return app_with(tmp_path, channels="2")

@@ -1,0 +1,170 @@
+"""The packet spec: firmware encoder vs host decoder, framing, and a fuzzed decoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import REPO, assert_user_error, run_hostgen
+from hostgen.packets import TYPES, StreamDecoder, cobs_decode, cobs_encode, encode
+from hostgen.runners import micropython_executable
+
+FIELD_RANGES = {"B": (0, 255), "b": (-128, 127), "H": (0, 65535), "I": (0, 2**30 - 1), "i": (-(2**31), 2**31 - 1)}
+
+
+def random_packets(rng: np.random.Generator, count: int) -> list[tuple[str, int, dict]]:
+    out = []
+    for seq in range(count):
+        code = int(rng.integers(1, 6))
+        kind, layout, names = TYPES[code]
+        values = {}
+        for name, letter in zip(names, layout.format[1:]):
+            if name:
+                low, high = FIELD_RANGES[letter]
+                values[name] = int(rng.integers(low, high, endpoint=True))
+        out.append((kind, seq, values))
+    return out
+
+
+FIRMWARE_SENDER = """
+import sys, json
+sys.path.insert(0, {firmware!r})
+import packets
+class Sink:
+    def __init__(self):
+        self.data = bytearray()
+    def write(self, buf, n):
+        self.data += buf[:n]
+        return n
+sink = Sink()
+link = packets.Link(sink, {node})
+for kind, values in json.loads({plan!r}):
+    v = values
+    if kind == "BOOT":
+        link.boot((v["major"], v["minor"], v["patch"]), v["channels"], v["rate_hz"], v["block"], v["window"], v["stride"], v["config_hash"], v["tier2"], v["config_source"])
+    elif kind == "ALERT":
+        link.alert(v["channel"], v["rule"], v["raised"], v["value"], v["limit"], v["sample"])
+    elif kind == "WINDOW":
+        link.window(v["channel"], v["decision"], v["tier"], v["rule"], v["score_q8"], v["confidence_q8"], v["start_sample"],
+                    (v["mean"], v["rms"], v["peak"], v["crest_q8"], v["kurtosis_q8"], v["zcr"]))
+    elif kind == "SUMMARY":
+        link.summary(v["channel"], v["windows"], v["first_sample"], v["last_sample"], v["max_score_q8"], v["max_rms"], v["max_peak"])
+    else:
+        link.heartbeat(v["uptime_ms"], v["heap_free"], v["heap_used"], v["loop_p50_us"], v["loop_p99_us"], v["loop_max_us"],
+                       v["overruns"], v["tier2_errors"], v["config_hash"], v["flags"])
+open({out!r}, "wb").write(sink.data)
+"""
+
+
+def test_firmware_encoder_and_host_decoder_agree(tmp_path):
+    plan = random_packets(np.random.default_rng(3), 300)
+    for _, _, values in plan:  # counters the firmware fills in itself
+        values.pop("sent", None), values.pop("dropped", None)
+    out = tmp_path / "frames.bin"
+    script = FIRMWARE_SENDER.format(firmware=str(REPO / "firmware"), node=4242, out=str(out),
+                                    plan=json.dumps([[kind, values] for kind, _, values in plan]))
+    result = subprocess.run([micropython_executable(), "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    decoder = StreamDecoder()
+    decoded = decoder.feed(out.read_bytes())
+    assert decoder.bad_frames == 0 and len(decoded) == len(plan)
+    for packet, (kind, seq, values) in zip(decoded, plan):
+        assert (packet.kind, packet.seq, packet.node) == (kind, seq, 4242)
+        assert {k: v for k, v in packet.fields.items() if k in values} == values
+        if kind == "HEARTBEAT":
+            assert packet.fields["sent"] == seq and packet.fields["dropped"] == 0
+    assert out.read_bytes() == b"".join(encode(kind, 4242, seq, p.ticks_ms, **{**p.fields}) for p, (kind, seq, _) in zip(decoded, plan))
+
+
+@given(st.binary(max_size=600))
+def test_cobs_round_trip(data):
+    encoded = cobs_encode(data)
+    assert 0 not in encoded
+    assert cobs_decode(encoded) == data
+
+
+def mutate(frame: bytes, rng: np.random.Generator) -> bytes:
+    data = bytearray(frame[:-1])
+    for _ in range(int(rng.integers(1, 4))):
+        action = int(rng.integers(0, 5))
+        if action == 0 and data:
+            data[int(rng.integers(0, len(data)))] ^= 1 << int(rng.integers(0, 8))
+        elif action == 1 and data:
+            del data[int(rng.integers(0, len(data))) :]
+        elif action == 2:
+            data.insert(int(rng.integers(0, len(data) + 1)), int(rng.integers(0, 256)))
+        elif action == 3 and data:
+            del data[int(rng.integers(0, len(data)))]
+        else:
+            data[int(rng.integers(0, len(data) + 1)) :] = rng.integers(0, 256, int(rng.integers(1, 40))).astype(np.uint8).tobytes()
+    return bytes(data) + b"\x00"
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_fuzzed_streams_never_crash_and_never_false_accept(seed):
+    """500 examples x 200 mutated frames = 100,000 frames, interleaved with intact ones."""
+    rng = np.random.default_rng(seed)
+    originals = {}
+    stream = bytearray()
+    for kind, seq, values in random_packets(rng, 200):
+        frame = encode(kind, 7, seq, 99, **values)
+        originals[seq] = frame
+        stream += mutate(frame, rng)
+        if rng.random() < 0.3:
+            stream += frame
+    decoder = StreamDecoder()
+    for cut in np.split(np.frombuffer(bytes(stream), np.uint8), np.sort(rng.integers(0, len(stream), 10))):
+        for packet in decoder.feed(cut.tobytes()):
+            assert originals.get(packet.seq) == encode(packet.kind, packet.node, packet.seq, packet.ticks_ms, **packet.fields), "false accept"
+
+
+def test_decoder_resynchronises_after_garbage():
+    frames = [encode("ALERT", 1, seq, 0, channel=0, rule=0, raised=1, value=seq, limit=5, sample=seq) for seq in range(5)]
+    stream = b"\xff\x13garbage" + frames[0] + frames[1][:7] + b"\x00" + frames[2] + b"noise\x00" + frames[3] + frames[4]
+    decoder = StreamDecoder()
+    got = [p.seq for p in decoder.feed(stream)]
+    assert got == [2, 3, 4] or got == [0, 2, 3, 4]
+    assert decoder.bad_frames >= 2
+
+
+def test_decode_cli_on_a_file(tmp_path):
+    path = tmp_path / "stream.bin"
+    path.write_bytes(b"junk\x00" + encode("WINDOW", 2, 9, 100, channel=1, decision=2, tier=0, rule=0, score_q8=300,
+                                                      start_sample=512, rms=40, peak=90) + b"\x05\x05\x00")
+    table = run_hostgen("decode", path)
+    assert table.returncode == 0 and "FAULT by fallback" in table.stdout and "2 bad frames" in table.stdout
+    lines = run_hostgen("decode", path, "--json").stdout.splitlines()
+    assert json.loads(lines[0])["type"] == "WINDOW" and json.loads(lines[-1])["summary"]["bad_frames"] == 2
+
+
+def test_decode_cli_on_a_pty():
+    """A real pseudo-terminal: the writer on one side, `hostgen decode` on the other."""
+    controller, device = os.openpty()
+    path = os.ttyname(device)
+    frames = b"".join(encode("HEARTBEAT", 3, seq, seq, uptime_ms=seq * 1000) for seq in range(20))
+
+    def write():
+        for i in range(0, len(frames), 17):
+            os.write(controller, frames[i : i + 17])
+
+    process = subprocess.Popen([sys.executable, "-m", "hostgen", "decode", path, "--idle", "1.5"],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO)
+    writer = threading.Timer(0.5, write)
+    writer.start()
+    out, _ = process.communicate(timeout=60)
+    os.close(controller)
+    os.close(device)
+    assert process.returncode == 0
+    assert out.count("heartbeat") == 20 and "20 packets" in out
+
+
+def test_decode_cli_missing_source():
+    assert_user_error(run_hostgen("decode", "/dev/no-such-port"), "not found")
