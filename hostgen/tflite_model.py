@@ -70,7 +70,7 @@ def load_model(path: str | Path) -> ModelInfo:
         data = path.read_bytes()
     except OSError as exc:
         raise HostgenError(f"cannot read model {path}: {exc.strerror}") from None
-    model = _parse(path, data)
+    model = parse_flatbuffer(path, data)
     if len(model.subgraphs) != 1:
         raise HostgenError(
             f"model {path} has {len(model.subgraphs)} subgraphs; hostgen supports single-subgraph models "
@@ -78,7 +78,7 @@ def load_model(path: str | Path) -> ModelInfo:
         )
     graph = model.subgraphs[0]
     _check_references(path, model, graph)
-    ops = _operator_names(path, model)
+    ops = operator_names(path, model)
     _check_tflm_supports(path, ops)
     tensors = tuple(_tensor_info(model, t) for t in graph.tensors)
     _check_integer(path, graph, tensors)
@@ -99,7 +99,7 @@ def load_model(path: str | Path) -> ModelInfo:
     )
 
 
-def _parse(path: Path, data: bytes):
+def parse_flatbuffer(path: Path, data: bytes):
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise HostgenError(
             f"model {path} is not a .tflite flatbuffer (no 'TFL3' identifier); "
@@ -110,7 +110,7 @@ def _parse(path: Path, data: bytes):
         for buffer in model.buffers or []:
             if buffer.offset and buffer.offset + buffer.size > len(data):
                 raise IndexError("buffer beyond end of file")
-    except Exception as exc:  # the flatbuffer reader raises anything on bad offsets
+    except Exception:  # the flatbuffer reader raises anything on bad offsets
         raise HostgenError(
             f"model {path} is corrupt or truncated: its flatbuffer cannot be read ({len(data)} bytes); "
             "re-export it"
@@ -144,7 +144,7 @@ def _check_references(path: Path, model, graph) -> None:
         raise HostgenError(f"model {path} is corrupt: its graph refers to operators or tensors that do not exist; re-export it")
 
 
-def _operator_names(path: Path, model) -> list[str]:
+def operator_names(path: Path, model) -> list[str]:
     names = []
     for code in model.operatorCodes or []:
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)

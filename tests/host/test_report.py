@@ -1,0 +1,82 @@
+"""report.html: written by every gen on every board, self-contained, and what headless Chromium shows of it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import run_hostgen
+from hostgen.boards import board_names
+from hostgen.conditions import CONDITIONS
+
+SECTIONS = ["Memory map", "Model", "Quantization tax", "FIR filter and fallback thresholds", "Provenance"]
+WITHOUT_FLOAT = "esp32 without a float model"
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory, reference_tflite) -> dict[str, Path]:
+    """report.html of the reference build (quantization check included) on every board, and of one without a float model."""
+    root = tmp_path_factory.mktemp("reports")
+    runs = {board: ["--board", board] for board in board_names()}
+    runs[WITHOUT_FLOAT] = ["--board", "esp32", "--model", reference_tflite]
+    out = {}
+    for name, args in runs.items():
+        result = run_hostgen("gen", *args, "--out", root / name)
+        assert result.returncode == 0, result.stderr
+        out[name] = root / name / "report.html"
+    return out
+
+
+@pytest.mark.parametrize("name", [*board_names(), WITHOUT_FLOAT])
+def test_report_has_every_section_and_only_embedded_images(reports, name):
+    html = reports[name].read_text()
+    assert html.startswith("<!--") and "Do not edit" in html.split("-->")[0]
+    assert re.findall(r"<h2>(.*?)</h2>", html) == SECTIONS
+    sources = re.findall(r'\ssrc="([^"]*)"', html)
+    assert len(sources) == (3 if name == WITHOUT_FLOAT else 4)
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert all(link.startswith("#") for link in re.findall(r'\shref="([^"]*)"', html))
+    assert "<link" not in html and "<script" not in html and "url(" not in html
+
+
+def test_quantization_section_shows_the_check(reports):
+    html = reports["stm32f4"].read_text()
+    section = html.split('<section id="quantization">')[1].split("</section>")[0]
+    assert "Gate: PASS" in section and "per-channel (shipped)" in section
+    for condition in CONDITIONS:
+        assert f"<td>{condition.label}</td>" in section, condition.label
+    without = reports[WITHOUT_FLOAT].read_text().split('<section id="quantization">')[1].split("</section>")[0]
+    assert "Not measured" in without and "--float-model" in without
+
+
+def test_manifest_lists_the_report_and_the_check(reports):
+    build = reports["stm32f4"].parent
+    manifest = json.loads((build / "build.json").read_text())
+    assert manifest["files"]["report.html"] == hashlib.sha256((build / "report.html").read_bytes()).hexdigest()
+    assert manifest["qcheck"]["gate"] == "pass" and manifest["inputs"]["float_model"]["path"] == "build/reference/faultline.keras"
+    html = (build / "report.html").read_text()
+    for role, record in manifest["inputs"].items():
+        assert f"<td>{role}</td>" in html and record["sha256"] in html
+    without = json.loads((reports[WITHOUT_FLOAT].parent / "build.json").read_text())
+    assert "--float-model" in without["qcheck"]["not_run"] and "float_model" not in without["inputs"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium: run 'make setup' (apt-get install chromium)")
+def test_reports_render_in_headless_chromium(reports):
+    from headless_chromium import headless_chromium
+
+    with headless_chromium() as browser:
+        for name, path in reports.items():
+            page = browser.load(path)
+            assert page["errors"] == [], (name, page["errors"])
+            assert all(url.startswith(("file:", "data:")) for url in page["requests"]), name
+            assert page["images"] and all(image["complete"] and image["width"] > 0 for image in page["images"]), (name, page["images"])
+            assert page["headings"] == SECTIONS, name
