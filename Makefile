@@ -1,13 +1,15 @@
 # faultline: every target calls the hostgen CLI; `setup` is the only one with logic of its own.
 BOARD ?= stm32f4
 MODEL ?=
+PORT ?=
+FIRMWARE ?=
 PYTHON ?= python3
 VENV := .venv
 HOSTGEN := $(VENV)/bin/hostgen
 SETUP_STAMP := $(VENV)/.setup-complete
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi chromium
 
-.PHONY: setup gen size cross test clean
+.PHONY: setup gen size cross flash vboard demo test hil clean
 
 setup: $(SETUP_STAMP)
 
@@ -15,7 +17,7 @@ $(SETUP_STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "setup: need Python 3.11 as '$(PYTHON)'; run 'make PYTHON=python3.11 ...'"; exit 1; }
 	@missing=""; \
-	  command -v arm-none-eabi-gcc >/dev/null || missing="$(APT_PACKAGES)"; \
+	  { command -v arm-none-eabi-gcc && command -v chromium; } >/dev/null || missing="$(APT_PACKAGES)"; \
 	  $(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -36,8 +38,20 @@ size: setup
 cross: gen
 	$(HOSTGEN) cross --board $(BOARD)
 
+flash: setup
+	$(HOSTGEN) flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(FIRMWARE),--firmware $(FIRMWARE))
+
+vboard: setup
+	$(HOSTGEN) vboard --board $(BOARD)
+
+demo: setup
+	$(HOSTGEN) demo --board $(BOARD)
+
 test: setup
 	$(VENV)/bin/python -m pytest -q tests
+
+hil: setup
+	$(VENV)/bin/python -m pytest -q -m hil tests/hil --hil-board $(BOARD) $(if $(PORT),--port $(PORT))
 
 clean:
 	rm -rf build

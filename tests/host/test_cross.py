@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +72,7 @@ def test_over_budget_arena_fails_the_link_by_assert(linked, tmp_path):
 def test_make_cross_links_the_default_build():
     result = subprocess.run(["make", "-s", "cross", "BOARD=stm32f4"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (REPO / "build" / "stm32f4" / "placement.elf").is_file()
+    assert (Path(os.environ["HOSTGEN_BUILD_DIR"]) / "stm32f4" / "placement.elf").is_file()
 
 
 def test_cross_refuses_esp32(reference_tflite, tmp_path):

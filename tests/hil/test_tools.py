@@ -1,0 +1,97 @@
+"""Unmodified tools against the board's port: mpremote's commands and a plain pyserial client."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+import serial
+
+pytestmark = pytest.mark.hil
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+
+
+def mpremote(port, *args, timeout=60):
+    return subprocess.run([*MPREMOTE, "connect", port, "resume", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_mpremote_exec_and_run(port, tmp_path):
+    assert mpremote(port, "exec", "print(6 * 7)").stdout.strip() == "42"
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint('ran on', sys.platform)\n")
+    assert "ran on" in mpremote(port, "run", str(script)).stdout
+
+
+def test_mpremote_files(port, tmp_path):
+    data = os.urandom(3000)
+    local = tmp_path / "blob.bin"
+    local.write_bytes(data)
+    assert mpremote(port, "fs", "cp", str(local), ":blob.bin").returncode == 0
+    listing = mpremote(port, "fs", "ls").stdout
+    assert "3000 blob.bin" in listing
+    assert hashlib.sha256(data).hexdigest() in mpremote(port, "fs", "sha256sum", ":blob.bin").stdout
+    back = tmp_path / "back.bin"
+    assert mpremote(port, "fs", "cp", ":blob.bin", str(back)).returncode == 0 and back.read_bytes() == data
+    assert mpremote(port, "fs", "rm", ":blob.bin").returncode == 0
+
+
+def test_mpremote_soft_reset(flashed, port):
+    """mpremote's soft reset (in the raw REPL, so main.py does not run), then a friendly reset brings faultline back."""
+    result = subprocess.run([*MPREMOTE, "connect", port, "soft-reset", "exec", "import sys; print('modules', 'pipeline' in sys.modules)"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "modules False" in result.stdout
+    with serial.Serial(port, 115_200, timeout=0.2) as link:
+        link.write(b"\r\x03\x02\x04")
+        seen, deadline = b"", time.monotonic() + 20
+        while b"faultline " not in seen and time.monotonic() < deadline:
+            seen += link.read(4096)
+    assert b"faultline " in seen
+
+
+def test_mpremote_repl_on_a_terminal(port):
+    """`mpremote repl` driven through a real pseudo-terminal, as a person would type."""
+    controller, terminal = os.openpty()
+    process = subprocess.Popen([*MPREMOTE, "connect", port, "resume", "repl"], stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+
+    def read_until(token, timeout=15):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while token not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    break
+        return token in seen
+
+    assert read_until(b"Connected")
+    os.write(controller, b"\r")
+    assert read_until(b">>> ")
+    os.write(controller, b"123 * 3\r")
+    assert read_until(b"369")
+    os.write(controller, b"\x1d")  # Ctrl-] leaves mpremote's repl
+    try:
+        process.wait(timeout=15)
+    finally:
+        process.kill()
+        os.close(controller)
+    assert process.returncode == 0, seen[-300:]
+
+
+def test_plain_pyserial_client(port):
+    with serial.Serial(port, 115_200, timeout=0.2) as link:
+        link.write(b"\r\x03\x02")
+        time.sleep(0.5)
+        link.read(4096)
+        link.write(b"x = 2 ** 10\rx + 1\r")
+        seen, deadline = b"", time.monotonic() + 10
+        while b"1025" not in seen and time.monotonic() < deadline:
+            seen += link.read(4096)
+    assert b"1025\r\n>>> " in seen

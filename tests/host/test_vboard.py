@@ -1,0 +1,58 @@
+"""The virtual board as a process: starts, refuses a second one on its link, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import assert_user_error, run_hostgen
+from hostgen.errors import HostgenError
+from hostgen.vboard import VirtualBoardProcess, scenario_samples
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_starts_refuses_a_second_and_stops_cleanly(tmp_path):
+    with VirtualBoardProcess("esp32", tmp_path) as vboard:
+        assert vboard.repl.is_symlink() and os.readlink(vboard.repl).startswith("/dev/pts/")
+        assert vboard.gateway.is_symlink()
+        vm = children_of(vboard.process.pid)
+        assert vm, "the MicroPython VM runs as the relay's child"
+        second = run_hostgen("vboard", "--board", "esp32", "--link", vboard.repl, "--gateway", tmp_path / "gw2", timeout=60)
+        assert_user_error(second, "already runs on", str(vboard.process.pid))
+    assert vboard.process.returncode == 0
+    assert not vboard.repl.exists() and not vboard.repl.is_symlink() and not vboard.gateway.is_symlink()
+    time.sleep(0.2)
+    for pid in vm:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", "orphaned VM"
+
+
+def test_a_stale_link_from_a_killed_board_is_cleared(tmp_path):
+    first = VirtualBoardProcess("stm32f4", tmp_path)
+    first.process.kill()
+    first.process.wait()
+    with VirtualBoardProcess("stm32f4", tmp_path) as second:
+        assert second.repl.is_symlink()
+
+
+def test_scenario_schedule():
+    x = scenario_samples("normal:2,impact,stuck:1,saturated:1", 1000, 2)
+    assert x.shape == (5000, 2) and x.dtype == np.int16
+    assert np.all(x[3000:4000, 0] == x[3000, 0])
+    assert np.mean(np.abs(x[4000:, 0]) >= 32767) > 0.3
+    with pytest.raises(HostgenError, match="'wobble:2'"):
+        scenario_samples("normal:2,wobble:2", 1000, 1)
+
+
+def test_bad_scenario_is_a_user_error(tmp_path):
+    result = run_hostgen("vboard", "--board", "esp32", "--link", tmp_path / "r", "--gateway", tmp_path / "g", "--scenario", "normal:x")
+    assert_user_error(result, "normal:x")
+    assert not (tmp_path / "r").exists()
