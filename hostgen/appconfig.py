@@ -6,10 +6,9 @@ values in range. The built-in default is hostgen/defaults/app.toml.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from hostgen.boards import check_table
+from hostgen.boards import check_table, read_toml
 from hostgen.errors import HostgenError
 
 DEFAULT_APP = Path(__file__).resolve().parent / "defaults" / "app.toml"
@@ -66,12 +65,7 @@ SCHEMA: dict[str, dict[str, str]] = {
 
 def load_app(path: str | Path | None = None) -> dict:
     path = Path(path) if path else DEFAULT_APP
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise HostgenError(f"cannot read app config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HostgenError(f"app config {path} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "app config")
     for key in raw:
         if key not in SCHEMA:
             raise HostgenError(f"{path}: unknown table or key '{key}' (allowed: {', '.join(f'[{k}]' for k in SCHEMA)})")

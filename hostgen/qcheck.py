@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hostgen import conditions, dataset, layer_distance, model_graph, quantize, tflm_run
+from hostgen.boards import read_toml
 from hostgen.codegen import display_path
 from hostgen.conditions import CONDITIONS, Condition, distorted_inputs
 from hostgen.errors import HostgenError
@@ -59,12 +59,7 @@ def tensorflow_version() -> str:
 def load_limits(path: str | None, overrides: dict[str, float | None]) -> dict:
     """The gate's limits: the file's (default: defaults/qcheck.toml), then the flags in `overrides` for every condition."""
     source = Path(path) if path else DEFAULT_LIMITS
-    try:
-        raw = tomllib.loads(source.read_text())
-    except OSError as exc:
-        raise HostgenError(f"cannot read limits file {source}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HostgenError(f"limits file {source} is not valid TOML: {exc}") from None
+    raw = read_toml(source, "limits file")
     table = raw.get("qcheck")
     if set(raw) != {"qcheck"} or not isinstance(table, dict):
         raise HostgenError(f"limits file {source} must hold one [qcheck] table (see {DEFAULT_LIMITS}), found {sorted(raw)}")

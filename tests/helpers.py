@@ -24,6 +24,17 @@ def run_hostgen(*args: str, cwd: Path = REPO, timeout: float = 600) -> subproces
     )
 
 
+def assert_runs_without_tensorflow(*args: str) -> None:
+    """The CLI command completes and never imports TensorFlow (it takes seconds and a GB)."""
+    script = (
+        "import sys\nfrom hostgen.cli import main\n"
+        f"code = main({[str(a) for a in args]!r})\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nsys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """A user error is one `hostgen:` line on stderr, a non-zero exit and no traceback."""
     assert result.returncode != 0, result.stdout

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import assert_user_error, run_hostgen
+from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
 from hostgen.boards import load_board
 
 # Written apart from hostgen's probe on purpose: one fresh process per size.
@@ -85,10 +85,4 @@ def test_model_too_big_for_flash(zoo):
 
 
 def test_size_does_not_import_tensorflow(reference_tflite):
-    script = (
-        "import sys\nfrom hostgen.cli import main\n"
-        f"code = main(['size', '--board', 'stm32f4', '--model', {str(reference_tflite)!r}])\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nsys.exit(code)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert_runs_without_tensorflow("size", "--board", "stm32f4", "--model", reference_tflite)

@@ -7,12 +7,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import assert_user_error, run_hostgen
+from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
 from hostgen.boards import board_names, load_board
 
 DUMP_MAIN = r"""
@@ -202,10 +201,4 @@ def test_unwritable_output_dir(reference_tflite, tmp_path, out):
 
 
 def test_gen_does_not_import_tensorflow(reference_tflite, tmp_path):
-    script = (
-        "import sys\nfrom hostgen.cli import main\n"
-        f"code = main(['gen', '--board', 'esp32', '--model', {str(reference_tflite)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nsys.exit(code)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert_runs_without_tensorflow("gen", "--board", "esp32", "--model", reference_tflite, "--out", tmp_path / "o")

@@ -35,7 +35,7 @@ def dry_run(board, image, *extra):
 def test_esp32_command_lines(images):
     result = dry_run("esp32", images["esp"], "--port", "/dev/ttyUSB0")
     assert result.returncode == 0, result.stderr
-    assert f"$ esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 erase-flash\n" in result.stderr
+    assert "$ esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 erase-flash\n" in result.stderr
     assert f"$ esptool --chip esp32 --port /dev/ttyUSB0 --baud 460800 write-flash 0x1000 {images['esp']}\n" in result.stderr
 
 
