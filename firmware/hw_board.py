@@ -37,9 +37,6 @@ class BoardSampler:
     def service(self):
         return True  # the timer and the scheduler keep the pipeline going
 
-    def stop(self):
-        self.timer.deinit()
-
 
 
 def gateway():

@@ -1,6 +1,6 @@
 # The unix-port side of the hardware layer: a recording (FAULTLINE_SCENARIO: int16 samples,
 # channels interleaved) replayed at its rate or as fast as the VM goes, packets to a file or
-# pty (FAULTLINE_LINK), and a safety output that only remembers its level.
+# pipe (FAULTLINE_LINK), and a safety output that only remembers its level.
 import array
 import os
 import time
@@ -65,22 +65,16 @@ class ReplaySampler:
         self.pipeline.process()
         return not self.finished
 
-    def stop(self):
-        self.file.close()
-
 
 class SafetyOutput:
-    """The unix side of the safety pin: remembers its level and how often it went high."""
+    """The unix side of the safety pin: it remembers its level, as Pin.value() does."""
 
     def __init__(self):
         self.level = 0
-        self.raised = 0
 
     def value(self, level=None):
         if level is None:
             return self.level
-        if level and not self.level:
-            self.raised += 1
         self.level = level
 
 
