@@ -2,50 +2,37 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from hostgen import dataset
+from device_support import RATE, scenario_machine, machine_run, board_config
 from hostgen.appconfig import load_app
 from hostgen.boards import load_board
 from hostgen.calibration import recording_calibration
-from hostgen.dsp import build_config, config_digest, plan_dsp
-
-RATE = dataset.RATE_HZ
-
-
-def _machine(seed):
-    rng = np.random.default_rng(seed)
-    return dataset.random_machine(rng, fault=False), rng
-
-
-def _run(machine, seconds, rng, **changes):
-    return dataset.synthesize(dataset.Machine(**{**machine.__dict__, **changes}), int(seconds * RATE), rng).astype(np.int64)
+from hostgen.dsp import plan_dsp
 
 
 @pytest.fixture(scope="session")
 def scenarios() -> dict[str, tuple[np.ndarray, dict]]:
     """name -> (int16 (samples, 1) recording, facts about it)."""
-    machine, rng = _machine(31)
+    machine, rng = scenario_machine(31)
     out = {}
-    out["normal"] = (_run(machine, 30, rng), {})
+    out["normal"] = (machine_run(machine, 30, rng), {})
     fault_at = 10 * RATE
-    out["bearing_fault"] = (np.concatenate([_run(machine, 10, rng), _run(machine, 20, rng, fault_counts=2000.0)]), {"fault_at": fault_at})
-    impact = _run(machine, 15, rng)
+    out["bearing_fault"] = (np.concatenate([machine_run(machine, 10, rng), machine_run(machine, 20, rng, fault_counts=2000.0)]), {"fault_at": fault_at})
+    impact = machine_run(machine, 15, rng)
     at = 10 * RATE + 3
     ring = np.arange(120)
     impact[at : at + 120] += (20000 * np.exp(-ring / 15) * np.sin(2 * np.pi * 260 * ring / RATE)).astype(np.int64)
     out["impact"] = (impact, {"impact_at": at})
-    stuck = _run(machine, 16, rng)
+    stuck = machine_run(machine, 16, rng)
     stuck[10 * RATE : 13 * RATE] = stuck[10 * RATE]
     out["stuck"] = (stuck, {"stuck_from": 10 * RATE, "stuck_to": 13 * RATE})
-    saturated = _run(machine, 16, rng)
+    saturated = machine_run(machine, 16, rng)
     span = slice(10 * RATE, 13 * RATE)
     saturated[span] = saturated[span] * 30
     out["saturated"] = (saturated, {"saturated_from": 10 * RATE, "saturated_to": 13 * RATE})
-    recovery = _run(machine, 16, rng)
+    recovery = machine_run(machine, 16, rng)
     recovery[10 * RATE : 12 * RATE] = recovery[10 * RATE]
     for offset in range(0, 80, 9):  # impacts around the moment the checks resume after the stuck spell
         at = 12 * RATE + 40 + offset * 7
@@ -69,17 +56,11 @@ def app():
     return load_app()
 
 
-def board_config(plan, thresholds, peak_limits, energy_limits) -> str:
-    """config.json text for the board, as diag.set_threshold would write it."""
-    digest = config_digest(build_config(plan))
-    return json.dumps({"build": digest, "thresholds": thresholds, "peak_limits": peak_limits, "energy_limits": energy_limits})
-
-
 @pytest.fixture(scope="session")
 def calibrated_config(plan, tmp_path_factory) -> str:
     """Thresholds calibrated on a minute of the scenario machine's normal running."""
-    machine, rng = _machine(31)
+    machine, rng = scenario_machine(31)
     path = tmp_path_factory.mktemp("calibration") / "normal.npy"
-    np.save(path, _run(machine, 60, rng).astype(np.int16))
+    np.save(path, machine_run(machine, 60, rng).astype(np.int16))
     calibration = recording_calibration(plan.app, plan.design, path, [])
     return board_config(plan, calibration.thresholds, calibration.peak_limits, calibration.energy_limits)

@@ -10,7 +10,7 @@ from hostgen import dataset
 from hostgen.replay import FirmwareWorkspace, replay
 from hostgen.runners import UNIX_PORT_FIRMWARE_HEAP
 
-from conftest import _machine, _run
+from device_support import scenario_machine, machine_run
 
 STEADY_STATE = """
 import gc
@@ -41,10 +41,10 @@ measure(faultline.start(), faultline.sampler)
 @pytest.fixture(scope="module")
 def mixed_recording():
     """Normal running, developed faults, an impact and a stuck spell: every packet type, 1,000+ windows."""
-    machine, rng = _machine(41)
+    machine, rng = scenario_machine(41)
     parts = []
     for _ in range(4):
-        parts += [_run(machine, 20, rng), _run(machine, 15, rng, fault_counts=2500.0)]
+        parts += [machine_run(machine, 20, rng), machine_run(machine, 15, rng, fault_counts=2500.0)]
     x = np.concatenate(parts)
     x[70_000:70_030] += 20_000
     x[100_000:101_000] = x[100_000]

@@ -11,7 +11,7 @@ from hostgen.fir import filter_signal
 from hostgen.packets import ALERT_RULES
 from hostgen.replay import replay
 
-from conftest import board_config
+from device_support import board_config
 
 
 def reference(plan, recording):

@@ -7,18 +7,13 @@ real pyserial and mpremote, so the same tests run against a real board.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import serial
 
-from helpers import REPO
+from hil_support import SCENARIO, hostgen
 from hostgen.boards import load_board
 from hostgen.vboard import VirtualBoardProcess
 
-# the vboard's scenario: 6 s normal, an impact, normal, a developed fault, normal; looped
-SCENARIO = "normal:6,impact,normal:3,fault:6,normal:5"
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +51,6 @@ def gateway(request, pytestconfig, is_virtual) -> str:
 def serial_port(port, pytestconfig):
     with serial.Serial(port, pytestconfig.getoption("baud"), timeout=0.2) as link:
         yield link
-
-
-def hostgen(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "hostgen", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import serial
 
-from conftest import SCENARIO, hostgen
+from hil_support import SCENARIO, hostgen
 from helpers import REPO
 from hostgen.board_link import ReplSession
 from hostgen.dsp import plan_dsp
