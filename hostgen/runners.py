@@ -105,10 +105,7 @@ class DspRunner:
         paths = {name: self.workdir / f"{name}.bin" for name in ("in", "blocks", "out")}
         samples.tofile(paths["in"])
         np.asarray(blocks, np.uint16).tofile(paths["blocks"])
-        if implementation == "c":
-            subprocess.run([str(self.c_binary()), "fir", *map(str, paths.values())], check=True)
-        else:
-            self.micropython("fir", *map(str, paths.values()))
+        self._run_on_files(implementation, "fir", paths)
         return np.fromfile(paths["out"], np.int16)
 
     def fallback(self, implementation: str, windows: np.ndarray, thresholds: list[int]) -> np.ndarray:
@@ -123,11 +120,16 @@ class DspRunner:
         paths = {name: self.workdir / f"{name}.bin" for name in ("windows", "thresholds", "out")}
         windows.tofile(paths["windows"])
         np.asarray(thresholds, np.int32).tofile(paths["thresholds"])
-        if implementation == "c":
-            subprocess.run([str(self.c_binary()), "fallback", *map(str, paths.values())], check=True)
-        else:
-            self.micropython("fallback", *map(str, paths.values()))
+        self._run_on_files(implementation, "fallback", paths)
         return np.fromfile(paths["out"], np.int32).reshape(-1, RESULT_LENGTH)
+
+    def _run_on_files(self, implementation: str, mode: str, paths: dict[str, Path]) -> None:
+        """The C harness or the MicroPython runner, in `mode`, on the files in `paths` (in order)."""
+        arguments = [str(path) for path in paths.values()]
+        if implementation == "c":
+            subprocess.run([str(self.c_binary()), mode, *arguments], check=True)
+        else:
+            self.micropython(mode, *arguments)
 
     def bench_fir_ns(self, implementation: str, samples: int) -> float:
         """Nanoseconds per sample: 'c', 'viper' or 'plain'."""
