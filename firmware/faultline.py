@@ -22,7 +22,7 @@ def _model():
 
 def banner():
     """One line a flashing tool can check: version, board, the arch it was built for, config."""
-    return "faultline %d.%d.%d board=%s arch=%s config=%s" % (pipeline.VERSION + (cfg.BOARD, cfg.MPY_ARCH, cfg.CONFIG_DIGEST))
+    return "faultline %d.%d.%d board=%s arch=%s config=%s" % (cfg.VERSION + (cfg.BOARD, cfg.MPY_ARCH, cfg.CONFIG_DIGEST))
 
 
 def start():

@@ -16,7 +16,7 @@ class BoardSampler:
     def __init__(self, pipeline):
         self.pipeline = pipeline
         self.adcs = [ADC(Pin(_pin(name))) for name in cfg.ADC_PINS]
-        if cfg.FAMILY == "stm32":
+        if cfg.TIMER_API == "pyb":
             import pyb
 
             self.timer = pyb.Timer(cfg.TIMER_ID, freq=cfg.RATE_HZ, callback=self._tick)

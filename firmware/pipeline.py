@@ -12,7 +12,6 @@ import fallback
 import faultline_config as cfg
 from fastpath import ENERGY, PEAK, SATURATED, STUCK, FastPath
 
-VERSION = (0, 1, 0)
 RING = const(256)  # samples per channel between the sampler and the loop (a power of two): 256 ms at 1 kHz
 RING_MASK = const(255)
 COUNTER_MASK = const(0x3FFFFFFF)
@@ -293,5 +292,5 @@ class Pipeline:
                             self.config_hash, self.flags())
 
     def announce(self):
-        self.link.boot(VERSION, cfg.CHANNELS, cfg.RATE_HZ, cfg.BLOCK, cfg.WINDOW, cfg.STRIDE, self.config_hash,
+        self.link.boot(cfg.VERSION, cfg.CHANNELS, cfg.RATE_HZ, cfg.BLOCK, cfg.WINDOW, cfg.STRIDE, self.config_hash,
                        1 if self.model is not None else 0, self.settings.source)

@@ -7,10 +7,12 @@ reference model stay in the repository's build/.
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
 BOARDS_DIR = REPO_ROOT / "boards"
 LINKER_DIR = REPO_ROOT / "linker"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+MPY_DIR = PACKAGE_DIR / "mpy"
 BUILD_ROOT = Path(os.environ.get("HOSTGEN_BUILD_DIR", REPO_ROOT / "build"))
 CACHE_DIR = REPO_ROOT / "build" / ".cache"
 REFERENCE_DIR = REPO_ROOT / "build" / "reference"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hostgen.appconfig import DEFAULT_APP
+from hostgen.config.app import DEFAULT_APP
 
 REPO = Path(__file__).resolve().parent.parent
 

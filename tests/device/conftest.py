@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from device_support import RATE, scenario_machine, machine_run, board_config
-from hostgen.appconfig import load_app
-from hostgen.boards import load_board
-from hostgen.calibration import recording_calibration
-from hostgen.dsp import plan_dsp
+from hostgen.config.app import load_app
+from hostgen.config.board import load_board
+from hostgen.dsp.calibration import recording_calibration
+from hostgen.dsp.plan import plan_dsp
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from hostgen import dataset
-from hostgen.dsp import build_config, config_digest
+from hostgen.data import synthetic as dataset
+from hostgen.dsp.plan import build_config, config_digest
 
 RATE = dataset.RATE_HZ
 

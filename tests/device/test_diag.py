@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hostgen.replay import FirmwareWorkspace
+from hostgen.board.replay import FirmwareWorkspace
 
 START = """
 import time

@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
-from hostgen.boards import load_board
-from hostgen.runners import micropython_executable, open_runner
+from hostgen.config.board import load_board
+from hostgen.dsp.runners import open_runner
+from hostgen.util.tools import micropython_executable
 
 SCRIPT = """
 import array, gc, sys

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hostgen import dataset
-from hostgen.replay import FirmwareWorkspace, replay
-from hostgen.runners import UNIX_PORT_FIRMWARE_HEAP
+from hostgen.data import synthetic as dataset
+from hostgen.board.replay import FirmwareWorkspace, replay
+from hostgen.board.unix_port import UNIX_PORT_FIRMWARE_HEAP
 
 from device_support import scenario_machine, machine_run
 

@@ -11,8 +11,8 @@ import pytest
 import serial
 
 from hil_support import SCENARIO, hostgen
-from hostgen.boards import load_board
-from hostgen.vboard import VirtualBoardProcess
+from hostgen.config.board import load_board
+from hostgen.board.vboard import VirtualBoardProcess
 
 
 

@@ -15,12 +15,12 @@ import serial
 
 from hil_support import SCENARIO, hostgen
 from helpers import REPO
-from hostgen.board_link import ReplSession
-from hostgen.dsp import plan_dsp
-from hostgen.fastpath import run_channel
-from hostgen.fir import filter_signal
-from hostgen.packets import ALERT_RULES, StreamDecoder
-from hostgen.vboard import scenario_samples
+from hostgen.board.link import ReplSession
+from hostgen.dsp.plan import plan_dsp
+from hostgen.dsp.fastpath import run_channel
+from hostgen.dsp.fir import filter_signal
+from hostgen.board.packets import ALERT_RULES, StreamDecoder
+from hostgen.board.vboard import scenario_samples
 
 pytestmark = pytest.mark.hil
 
@@ -168,8 +168,9 @@ def test_corrupt_config_on_the_board_means_safe_defaults(flashed, port):
 
 def older_firmware(session: ReplSession, board) -> dict[str, bytes]:
     """This firmware compiled under other source names: the same behaviour, different bytes in every module."""
-    from hostgen.flash import board_arch, current_build
-    from hostgen.firmware_image import firmware_sources, generated_modules, mpy_cross
+    from hostgen.board.flash import board_arch
+    from hostgen.codegen.build import current_build
+    from hostgen.board.image import firmware_sources, generated_modules, mpy_cross
 
     arch = board_arch(board, session.identity(), lambda _: None)
     build = current_build(board, lambda _: None)
@@ -190,7 +191,7 @@ def older_firmware(session: ReplSession, board) -> dict[str, bytes]:
 
 def test_reflash_after_an_interrupted_copy(flashed, port, board, board_name, is_virtual, request):
     """The board runs an older build; a flash cut short mid-copy leaves it booting; a rerun completes it."""
-    from hostgen.flash import _write_file
+    from hostgen.board.flash import _write_file
 
     with ReplSession(port) as session:
         for name, data in older_firmware(session, board).items():

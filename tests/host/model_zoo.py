@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen import quantize
+from hostgen.model import quantize
 
 
 def _keras():
@@ -95,7 +95,7 @@ def build_zoo(target: Path) -> dict[str, Path]:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([module.__call__.get_concrete_function()], module)
     save("unsupported_topk", converter.convert())
     keras_path = target / "user_model.keras"
-    from hostgen.reference_model import build_keras_model
+    from hostgen.model.reference import build_keras_model
 
     build_keras_model().save(keras_path)
     paths["user_model_keras"] = keras_path

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
-from hostgen.boards import load_board
+from hostgen.config.board import load_board
 
 # Written apart from hostgen's probe on purpose: one fresh process per size.
 INDEPENDENT_PROBE = """

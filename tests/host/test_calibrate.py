@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import app_with, assert_user_error, run_hostgen
-from hostgen import dataset
+from hostgen.data import synthetic as dataset
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
-from hostgen.boards import board_names, load_board
+from hostgen.config.board import board_names, load_board
 
 DUMP_MAIN = r"""
 #include <stdint.h>
@@ -92,7 +92,7 @@ def test_esp32_alignment_follows_the_cache_line(builds):
 
 
 def test_op_resolver_lists_exactly_the_model_ops(builds, reference_tflite):
-    from hostgen.tflite_model import load_model
+    from hostgen.model.tflite import load_model
 
     model = load_model(reference_tflite)
     ops_header = (builds["stm32f4"] / "model_ops.h").read_text()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, run_hostgen
-from hostgen.boards import board_names, load_board
-from hostgen.cross import link_command
+from hostgen.config.board import board_names, load_board
+from hostgen.codegen.families.stm32 import link_command
 
 STM32_BOARDS = [name for name in board_names() if load_board(name).family == "stm32"]
 

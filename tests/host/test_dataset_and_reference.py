@@ -8,7 +8,7 @@ import numpy as np
 from scipy import signal
 
 from helpers import REPO, run_hostgen
-from hostgen import dataset
+from hostgen.data import synthetic as dataset
 
 
 def test_windows_are_reproducible_int16():

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from scipy import signal
 
 from helpers import app_with, assert_user_error, run_hostgen
-from hostgen.appconfig import load_app
+from hostgen.config.app import load_app
 from hostgen.errors import HostgenError
-from hostgen.fir import FirReference, design_fir, filter_signal
+from hostgen.dsp.fir import FirReference, design_fir, filter_signal
 
 SPECS = {
     "bandpass_kaiser": {},

@@ -10,11 +10,12 @@ import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
 from helpers import assert_user_error, run_hostgen
-from hostgen import board_link
-from hostgen.board_link import find_port
-from hostgen.boards import load_board
+from hostgen.board import link as board_link
+from hostgen.board.link import find_port
+from hostgen.config.board import load_board
 from hostgen.errors import HostgenError
-from hostgen.flash import board_arch, check_banner, firmware_version
+from hostgen import __version__
+from hostgen.board.flash import board_arch, check_banner
 
 
 @pytest.fixture
@@ -120,11 +121,11 @@ def test_a_board_with_another_arch_is_refused():
 def test_a_board_reporting_another_firmware_version_is_refused(tmp_path):
     (tmp_path / "faultline_config.py").write_text('CONFIG_DIGEST = "0123abcd"\n')
     board = load_board("esp32")
-    good = f"faultline {firmware_version()} board=esp32 arch=xtensawin config=0123abcd".encode()
+    good = f"faultline {__version__} board=esp32 arch=xtensawin config=0123abcd".encode()
     assert check_banner(b"MPY: soft reboot\r\n" + good + b"\r\n>>> ", board, tmp_path)
     with pytest.raises(HostgenError, match="reports faultline 9.9.9"):
         check_banner(b"faultline 9.9.9 board=esp32 arch=xtensawin config=0123abcd", board, tmp_path)
     with pytest.raises(HostgenError, match="config=ffffffff"):
-        check_banner(f"faultline {firmware_version()} board=esp32 arch=x config=ffffffff".encode(), board, tmp_path)
+        check_banner(f"faultline {__version__} board=esp32 arch=x config=ffffffff".encode(), board, tmp_path)
     with pytest.raises(HostgenError, match="no faultline boot banner"):
         check_banner(b"MicroPython v1.24 on 2024\r\n>>> ", board, tmp_path)

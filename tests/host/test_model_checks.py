@@ -11,8 +11,8 @@ import pytest
 
 from helpers import assert_user_error, run_hostgen
 from hostgen.errors import HostgenError
-from hostgen.tflite_model import load_model
-from hostgen.tflm_ops import RESOLVER_METHODS
+from hostgen.model.tflite import load_model
+from hostgen.model.tflm_ops import RESOLVER_METHODS
 
 
 def test_reference_model_is_int8_with_tflm_ops(reference_tflite):

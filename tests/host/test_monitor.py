@@ -7,8 +7,8 @@ import csv
 import numpy as np
 
 from helpers import run_hostgen
-from hostgen.packets import encode
-from hostgen.stream import WINDOW_COLUMNS
+from hostgen.board.packets import encode
+from hostgen.board.stream import WINDOW_COLUMNS
 
 
 def test_monitor_shows_counts_and_saves_csv_and_windows(tmp_path):

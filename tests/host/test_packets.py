@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import REPO, assert_user_error, run_hostgen
-from hostgen.packets import TYPES, StreamDecoder, cobs_decode, cobs_encode, encode
-from hostgen.runners import micropython_executable
+from hostgen.board.packets import TYPES, StreamDecoder, cobs_decode, cobs_encode, encode
+from hostgen.util.tools import micropython_executable
 
 FIELD_RANGES = {"B": (0, 255), "b": (-128, 127), "H": (0, 65535), "I": (0, 2**30 - 1), "i": (-(2**31), 2**31 - 1)}
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import run_hostgen
-from hostgen.boards import board_names, load_board
-from hostgen.parity import run_parity, stream_vectors
-from hostgen.runners import DspRunner, open_runner
+from hostgen.config.board import board_names, load_board
+from hostgen.dsp.parity import run_parity, stream_vectors
+from hostgen.dsp.runners import DspRunner, open_runner
 
 
 @pytest.mark.parametrize("board", board_names())

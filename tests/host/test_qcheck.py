@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from helpers import assert_user_error, run_hostgen
-from hostgen import dataset
-from hostgen.conditions import CONDITIONS, COUNTS_FULL_SCALE, DISTORTIONS, Condition, distorted_inputs
-from hostgen.reference_model import RECIPE
+from hostgen.data import synthetic as dataset
+from hostgen.qcheck.conditions import CONDITIONS, COUNTS_FULL_SCALE, DISTORTIONS, Condition, distorted_inputs
+from hostgen.model.reference import RECIPE
 from test_codegen import tree_digest
 
 LABELS = [c.label for c in CONDITIONS]
@@ -35,7 +35,7 @@ def float_model(reference_tflite) -> Path:
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory, float_model) -> dict[str, Path]:
     """int8 models made here with real TensorFlow: a damaged reference and one whose output means something else."""
-    from hostgen import quantize
+    from hostgen.model import quantize
 
     tf = quantize.import_tensorflow()
     root = tmp_path_factory.mktemp("qcheck_models")

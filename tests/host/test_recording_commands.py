@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import assert_user_error, run_hostgen
-from hostgen import dataset
-from hostgen.appconfig import load_app
-from hostgen.fir import design_fir, filter_signal
+from hostgen.data import synthetic as dataset
+from hostgen.config.app import load_app
+from hostgen.dsp.fir import design_fir, filter_signal
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_hostgen
-from hostgen.boards import board_names
-from hostgen.conditions import CONDITIONS
+from hostgen.config.board import board_names
+from hostgen.qcheck.conditions import CONDITIONS
 
 SECTIONS = ["Memory map", "Model", "Quantization tax", "FIR filter and fallback thresholds", "Provenance"]
 WITHOUT_FLOAT = "esp32 without a float model"

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import assert_user_error, run_hostgen
 from hostgen.errors import HostgenError
-from hostgen.vboard import VirtualBoardProcess, scenario_samples
+from hostgen.board.vboard import VirtualBoardProcess, scenario_samples
 
 
 def children_of(pid: int) -> list[int]:

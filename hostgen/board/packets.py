@@ -1,0 +1,157 @@
+"""Host side of the packet spec (firmware/PACKETS.md): decode a byte stream into packets.
+
+The decoder resynchronises on the 0x00 frame delimiter, so garbage, truncated frames
+and bad CRCs cost only the frames they touch; each is counted as a bad frame.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from hostgen.constants import ALERT_RULES, CONFIG_SOURCE_TEXTS, DECISIONS, MACHINE_ALERT_RULES, PACKET_TYPES, PACKET_VERSION, TIERS
+
+HEADER = struct.Struct("<BBHII")
+LAYOUTS = {
+    "BOOT": (struct.Struct("<BBBBHHHHIBBH"),
+             ("major", "minor", "patch", "channels", "rate_hz", "block", "window", "stride", "config_hash", "tier2",
+              "config_source", None)),
+    "ALERT": (struct.Struct("<BBBBiiI"), ("channel", "rule", "raised", None, "value", "limit", "sample")),
+    "WINDOW": (struct.Struct("<BBBbHHIiiiiii"),
+               ("channel", "decision", "tier", "rule", "score_q8", "confidence_q8", "start_sample",
+                "mean", "rms", "peak", "crest_q8", "kurtosis_q8", "zcr")),
+    "SUMMARY": (struct.Struct("<BBBBIIIHHii"),
+                ("channel", None, None, None, "windows", "first_sample", "last_sample", "max_score_q8", None, "max_rms",
+                 "max_peak")),
+    "HEARTBEAT": (struct.Struct("<IIIHHIIIIIIBBBB"),
+                  ("uptime_ms", "heap_free", "heap_used", "loop_p50_us", "loop_p99_us", "loop_max_us", "overruns", "sent",
+                   "dropped", "tier2_errors", "config_hash", "flags", None, None, None)),
+}
+TYPES = {code: (name, *LAYOUTS[name]) for code, name in enumerate(PACKET_TYPES, start=1)}
+TYPE_CODES = {name: code for code, (name, _, _) in TYPES.items()}
+MAX_FRAME = 256
+
+
+@dataclass(frozen=True)
+class Packet:
+    kind: str
+    node: int
+    seq: int
+    ticks_ms: int
+    fields: dict = field(hash=False)
+
+    def as_dict(self) -> dict:
+        return {"type": self.kind, "node": self.node, "seq": self.seq, "ticks_ms": self.ticks_ms, **self.fields}
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out, block = bytearray(), bytearray()
+    for byte in data:
+        if byte == 0:
+            out += bytes([len(block) + 1]) + block
+            block = bytearray()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out += b"\xff" + block
+                block = bytearray()
+    return bytes(out + bytes([len(block) + 1]) + block)
+
+
+def cobs_decode(data: bytes) -> bytes | None:
+    out, i = bytearray(), 0
+    while i < len(data):
+        code = data[i]
+        if code == 0 or i + code > len(data):
+            return None
+        out += data[i + 1 : i + code]
+        i += code
+        if code < 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def encode(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
+    """One framed packet; the host-side twin of the firmware's encoder (used by tests)."""
+    code = TYPE_CODES[kind]
+    _, layout, names = TYPES[code]
+    payload = layout.pack(*(values.get(name, 0) if name else 0 for name in names))
+    packet = HEADER.pack(PACKET_VERSION, code, node, seq, ticks_ms) + payload
+    return cobs_encode(packet + struct.pack("<I", zlib.crc32(packet))) + b"\x00"
+
+
+def decode_frame(frame: bytes) -> Packet | None:
+    """A packet from one frame (without its delimiter), or None if the frame is bad."""
+    packet = cobs_decode(frame)
+    if packet is None or len(packet) < HEADER.size + 4:
+        return None
+    body, (crc,) = packet[:-4], struct.unpack("<I", packet[-4:])
+    if zlib.crc32(body) != crc:
+        return None
+    version, code, node, seq, ticks = HEADER.unpack_from(body)
+    if version != PACKET_VERSION or code not in TYPES:
+        return None
+    kind, layout, names = TYPES[code]
+    if len(body) != HEADER.size + layout.size:
+        return None
+    values = layout.unpack_from(body, HEADER.size)
+    return Packet(kind, node, seq, ticks, {name: value for name, value in zip(names, values) if name})
+
+
+@dataclass
+class StreamDecoder:
+    """Feed bytes as they arrive; get packets back; bad frames are counted and skipped."""
+
+    frames: int = 0
+    bad_frames: int = 0
+    bytes_in: int = 0
+    _pending: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> list[Packet]:
+        self.bytes_in += len(data)
+        self._pending += data
+        packets = []
+        while True:
+            end = self._pending.find(0)
+            if end < 0:
+                if len(self._pending) > MAX_FRAME:
+                    self.bad_frames += 1
+                    self._pending.clear()
+                return packets
+            frame = bytes(self._pending[:end])
+            del self._pending[: end + 1]
+            if not frame:
+                continue
+            self.frames += 1
+            packet = decode_frame(frame)
+            if packet is None:
+                self.bad_frames += 1
+            else:
+                packets.append(packet)
+
+
+def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
+    """One line a person can read at a glance; `rule_names` are the build's fallback rules."""
+    f = packet.fields
+    if packet.kind == "ALERT":
+        rule = ALERT_RULES[f["rule"]] if f["rule"] < len(ALERT_RULES) else f"rule {f['rule']}"
+        state = "RAISED" if f["raised"] else "cleared"
+        kind = "fast path" if rule in MACHINE_ALERT_RULES else "sensor"
+        return f"{kind} {rule} {state} on ch{f['channel']} at sample {f['sample']}: {f['value']} (limit {f['limit']})"
+    if packet.kind == "WINDOW":
+        tier = TIERS[f["tier"]] if f["tier"] < len(TIERS) else f"tier {f['tier']}"
+        decision = DECISIONS[f["decision"]] if f["decision"] < len(DECISIONS) else f["decision"]
+        rule = "-" if f["rule"] < 0 else (rule_names[f["rule"]] if rule_names and f["rule"] < len(rule_names) else f"#{f['rule']}")
+        return (f"window ch{f['channel']} from sample {f['start_sample']}: {decision.upper()} by {tier}, rule {rule}, "
+                f"score {f['score_q8'] / 256:.2f}, rms {f['rms']}, peak {f['peak']}, kurtosis {f['kurtosis_q8'] / 256:.1f}")
+    if packet.kind == "SUMMARY":
+        return (f"summary ch{f['channel']}: {f['windows']} normal windows, samples {f['first_sample']}..{f['last_sample']}, "
+                f"max score {f['max_score_q8'] / 256:.2f}, max rms {f['max_rms']}, max peak {f['max_peak']}")
+    if packet.kind == "HEARTBEAT":
+        return (f"heartbeat up {f['uptime_ms'] / 1000:.1f} s, loop p50/p99/max {f['loop_p50_us']}/{f['loop_p99_us']}/"
+                f"{f['loop_max_us']} us, heap free {f['heap_free']}, overruns {f['overruns']}, sent {f['sent']}, "
+                f"dropped {f['dropped']}, tier-2 errors {f['tier2_errors']}, flags {f['flags']:#x}")
+    source = CONFIG_SOURCE_TEXTS[f["config_source"]] if f["config_source"] < len(CONFIG_SOURCE_TEXTS) else f["config_source"]
+    return (f"boot faultline {f['major']}.{f['minor']}.{f['patch']}, {f['channels']} ch at {f['rate_hz']} Hz, "
+            f"window {f['window']}/{f['stride']}, tier 2 {'model' if f['tier2'] else 'fallback'}, settings: {source}")

@@ -1,0 +1,87 @@
+"""`hostgen calibrate`: fallback thresholds and fast-path limits from one machine's recordings, into the build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hostgen.cli import arguments
+from hostgen.errors import HostgenError
+
+SUMMARY = "derive fallback thresholds and fast-path limits from a machine's recording"
+
+
+def add_arguments(parser) -> None:
+    arguments.board(parser)
+    arguments.app(parser)
+    parser.add_argument("--normal", required=True, help="int16 .npy of normal running, (samples,) or (samples, channels)")
+    parser.add_argument("--fault", action="append", default=[], help="int16 .npy of faulty running (repeatable)")
+    parser.add_argument("--rate", type=int, help="the recordings' sample rate in Hz (default: the app config's)")
+    arguments.as_json(parser)
+
+
+def run(args) -> int:
+    from hostgen.config.board import load_board
+
+    report = calibrate(load_board(args.board), Path(args.normal), [Path(f) for f in args.fault], args.rate, args.app)
+    print(json.dumps(report, indent=2) if args.json else format_calibration(report))
+    return 0
+
+
+def calibrate(board, normal: Path, faults: list[Path], rate_hz: int | None, app_path: str | None) -> dict:
+    from hostgen.codegen.build import RECORD, app_config_for, default_out, regenerate
+    from hostgen.config.app import load_app
+    from hostgen.dsp.calibration import recording_calibration
+    from hostgen.dsp.fir import design_fir
+    from hostgen.dsp.plan import calibration_path
+    from hostgen.util.atomic import write_atomic
+
+    app_path = app_config_for(board, app_path, arguments.log)
+    app = load_app(app_path)
+    if rate_hz is not None:
+        if rate_hz <= 0:
+            raise HostgenError(f"--rate {rate_hz} is not a sample rate; give the recording's rate in Hz, e.g. --rate 1000")
+        app["sampling"]["rate_hz"] = rate_hz
+    calibration = recording_calibration(app, design_fir(app), normal, faults)
+    target = calibration_path(board.name)
+    write_atomic(target, calibration.to_json())
+    out = default_out(board)
+    rebuilt = None
+    if (out / RECORD).is_file():
+        arguments.log(f"regenerating {out} with the new thresholds")
+        regenerate(out, arguments.log, app=str(Path(app_path).resolve()) if app_path else None)
+        rebuilt = str(out)
+    return {
+        "board": board.name,
+        "calibration": str(target),
+        "rebuilt": rebuilt,
+        "rate_hz": calibration.rate_hz,
+        "rules": calibration.rules,
+        "thresholds": calibration.thresholds,
+        "peak_limits": calibration.peak_limits,
+        "energy_limits": calibration.energy_limits,
+        "report": calibration.report,
+    }
+
+
+def format_calibration(result: dict) -> str:
+    lines = [f"calibration for {result['board']} written to {result['calibration']}"]
+    lines.append(f"build regenerated: {result['rebuilt']}" if result["rebuilt"] else "no build yet: 'hostgen gen' will use it")
+    for channel in result["report"]["channels"]:
+        c = channel["channel"]
+        lines.append(f"channel {c}: {channel['derived_from']}")
+        lines.append(f"  {'rule':<20}{'threshold':>10}{'normal (held out)':>20}" + "".join(f"{Path(f).name[:14]:>16}" for f in channel["faults"]))
+        held = channel["heldout_normal"]
+        for rule, threshold in zip(result["rules"], result["thresholds"][c]):
+            rates = "".join(f"{fault['per_rule'].get(rule, 0):>16.1%}" for fault in channel["faults"].values())
+            lines.append(f"  {rule:<20}{threshold:>10}{held.get('per_rule', {}).get(rule, 0):>20.2%}{rates}")
+        flagged = "".join(f"{fault.get('flagged', 0):>16.1%}" for fault in channel["faults"].values())
+        lines.append(f"  {'any rule (flagged)':<30}{held.get('flagged', 0):>20.2%}{flagged}")
+        fast = channel["fast_path"]
+        lines.append(
+            f"  fast path: peak limit {result['peak_limits'][c]}, energy limit {result['energy_limits'][c]}; "
+            f"{fast['heldout_trips']} trips in {fast['heldout_seconds']} s of held-out normal running"
+        )
+        for path, fault in channel["faults"].items():
+            lines.append(f"  fast path on {path}: {fault['fast_path_trips']} trips")
+    return "\n".join(lines)

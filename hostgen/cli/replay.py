@@ -1,0 +1,77 @@
+"""`hostgen replay`: a build's firmware on the MicroPython unix port over a recording: packets and figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hostgen.cli import arguments
+from hostgen.errors import HostgenError
+
+SUMMARY = "run the firmware on the MicroPython unix port over a recording"
+
+
+def add_arguments(parser) -> None:
+    arguments.board(parser)
+    arguments.app(parser)
+    parser.add_argument("--data", required=True, help="int16 .npy recording, (samples,) or (samples, channels)")
+    parser.add_argument("--rate", type=int, help="the recording's sample rate in Hz (must match the build's)")
+    arguments.as_json(parser, "one JSON object per packet, then the figures")
+
+
+def run(args) -> int:
+    from hostgen.codegen.build import app_config_for
+    from hostgen.config.board import load_board
+
+    board = load_board(args.board)
+    app = app_config_for(board, args.app, arguments.log)
+    print(replay_recording(board, Path(args.data), args.rate, app, args.json, arguments.log))
+    return 0
+
+
+def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log) -> str:
+    from hostgen.board.replay import replay
+    from hostgen.board.stream import packet_line
+    from hostgen.data.recordings import load_recording
+    from hostgen.dsp.plan import plan_dsp
+
+    plan = plan_dsp(board, app_path)
+    sampling = plan.app["sampling"]
+    recording = load_recording(data, sampling["channels"])
+    if rate_hz is not None and rate_hz != sampling["rate_hz"]:
+        raise HostgenError(
+            f"--rate {rate_hz} Hz, but {board.name}'s build samples at {sampling['rate_hz']} Hz; "
+            f"resample the recording or calibrate with --rate {rate_hz}"
+        )
+    result = replay(board, recording, app_path)
+    if result.heap_bytes != board["micropython"]["heap_bytes"]:
+        log(f"{board.name}'s heap figure is {board['micropython']['heap_bytes']} bytes (a 32-bit estimate); the 64-bit "
+            f"unix port needs {result.heap_bytes} for the same firmware, so this run uses that")
+    seconds = result.samples / sampling["rate_hz"]
+    raw_rate = 2 * sampling["rate_hz"] * sampling["channels"]
+    figures = {
+        "samples": result.samples,
+        "seconds": round(seconds, 2),
+        "blocks": result.blocks,
+        "loop_p50_us": result.loop_p50_us,
+        "loop_p99_us": result.loop_p99_us,
+        "loop_max_us": result.loop_max_us,
+        "heap_limit_bytes": result.heap_bytes,
+        "heap_peak_bytes": result.heap_peak_bytes,
+        "link_bytes": result.link_bytes,
+        "link_bytes_per_second": round(result.link_bytes / seconds, 1) if seconds else None,
+        "raw_bytes_per_second": raw_rate,
+        "bad_frames": result.bad_frames,
+        "packets": {kind: sum(p.kind == kind for p in result.packets) for kind in ("BOOT", "ALERT", "WINDOW", "SUMMARY", "HEARTBEAT")},
+    }
+    lines = [packet_line(packet, as_json, plan.calibration.rules) for packet in result.packets]
+    if as_json:
+        lines.append(json.dumps({"figures": figures}))
+    else:
+        lines.append(
+            f"{figures['samples']} samples ({figures['seconds']} s) in {figures['blocks']} blocks; loop p50/p99/max "
+            f"{figures['loop_p50_us']}/{figures['loop_p99_us']}/{figures['loop_max_us']} us on this host; heap peak "
+            f"{figures['heap_peak_bytes']} of {figures['heap_limit_bytes']} bytes; link {figures['link_bytes_per_second']} B/s "
+            f"vs {raw_rate} B/s raw"
+        )
+    return "\n".join(lines)

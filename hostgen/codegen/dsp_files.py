@@ -1,0 +1,65 @@
+"""A build's tier-1 files: the FIR and the fallback in C and MicroPython, the firmware config, the response plot."""
+
+from __future__ import annotations
+
+import json
+
+from hostgen import __version__, constants
+from hostgen.codegen.families import family_of
+from hostgen.codegen.render import render_templates
+from hostgen.dsp import fastpath
+from hostgen.dsp.features import FEATURES, rules_for
+from hostgen.dsp.fir import response_plot
+from hostgen.dsp.plan import DspPlan, build_config, config_digest
+
+COEFFICIENTS_PER_ROW = 10
+
+
+def _rows(values, per_row: int) -> list[str]:
+    text = [f"{int(v)}," for v in values]
+    return [" ".join(text[i : i + per_row]) for i in range(0, len(text), per_row)]
+
+
+def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
+    design, window = plan.design, plan.app["sampling"]["window_samples"]
+    name = design.name
+    config = build_config(plan)
+    io = plan.board["io"]
+    context = {
+        "fir": design,
+        "name": name,
+        "NAME": name.upper(),
+        "coefficient_rows": _rows(design.coeffs, COEFFICIENTS_PER_ROW),
+        "calibration": plan.calibration,
+        "rules": rules_for(plan.app["fallback"]["decide_on"]),
+        "features": FEATURES,
+        "constants": constants,
+        "window": window,
+        "log2_window": window.bit_length() - 1,
+        "board": plan.board,
+        "family": family_of(plan.board),
+        "firmware_version": tuple(int(part) for part in __version__.split(".")),
+        "app": plan.app,
+        "sampling": plan.app["sampling"],
+        "fast": config["fastpath"],
+        "digest": config_digest(config),
+        "hysteresis_permille": fastpath.hysteresis_permille(plan.app["fastpath"]["hysteresis"]),
+        "min_confidence_q8": round(plan.app["firmware"]["min_confidence"] * 256),
+        "io": io,
+        "adc_pins": io["adc_pins"][: plan.app["sampling"]["channels"]],
+        "pin_or_none": lambda value, none: "None" if value == none else f'"{value}"',
+    }
+    templates = {
+        f"fir_{name}.h": "fir.h.j2",
+        f"fir_{name}.c": "fir.c.j2",
+        f"fir_{name}.py": "fir.py.j2",
+        f"fir_{name}_plain.py": "fir_plain.py.j2",
+        "fallback.h": "fallback.h.j2",
+        "fallback.c": "fallback.c.j2",
+        "fallback.py": "fallback.py.j2",
+        "faultline_config.py": "faultline_config.py.j2",
+    }
+    files = render_templates({output: f"codegen/{template}" for output, template in templates.items()}, plan.inputs, command, context)
+    files[f"fir_{name}_response.png"] = response_plot(design)
+    files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
+    return files

@@ -1,0 +1,40 @@
+"""Reading users' data: int16 recordings of a machine, and float representative windows for int8 conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hostgen.errors import HostgenError
+
+
+def load_recording(path: Path, channels: int | None = None) -> np.ndarray:
+    """An int16 recording of shape (samples,) or (samples, channels), as (samples, channels)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise HostgenError(f"cannot read recording {path} ({exc}); give an int16 .npy file") from None
+    if not isinstance(data, np.ndarray):
+        raise HostgenError(f"recording {path} is an .npz archive; give one int16 .npy array")
+    if data.dtype != np.int16:
+        raise HostgenError(f"recording {path} has dtype {data.dtype}; give int16 ADC counts (e.g. np.int16(np.round(x)))")
+    if data.ndim not in (1, 2) or data.size == 0:
+        raise HostgenError(f"recording {path} has shape {data.shape}; give (samples,) or (samples, channels)")
+    data = data.reshape(len(data), -1)
+    if channels is not None and data.shape[1] != channels:
+        raise HostgenError(
+            f"recording {path} has {data.shape[1]} channel(s) but the app samples {channels}; "
+            "record the same channels or set sampling.channels"
+        )
+    return data
+
+
+def load_representative(path: Path) -> np.ndarray:
+    """Float32 windows from .npy, or the `x` array of an .npz."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        data = loaded["x"] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    except (OSError, ValueError, KeyError) as exc:
+        raise HostgenError(f"cannot read representative data {path} ({exc}); give a .npy or an .npz with 'x'") from None
+    return np.asarray(data, dtype=np.float32)

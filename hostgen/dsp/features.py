@@ -1,0 +1,96 @@
+"""Integer window features and the fallback decision: the reference the C and MicroPython match.
+
+Per window of W samples (W a power of two, L = log2 W), all integer, every intermediate
+inside 31 bits so a 32-bit MCU computes the same:
+
+    mean      = sum(x) >> L                                   |sum| <= 2**24
+    d[i]      = clamp(x[i] - mean, -32768, 32767)
+    rms       = isqrt(((sum((d*d) >> 9)) >> L) << 9)          terms <= 2**21, sum <= 2**30
+    peak      = max |d|
+    crest     = (peak << 8) // rms            crest factor, Q8 (0 when rms is 0)
+    kurtosis  = sum(min((|d| << 4) // rms, 127)**4 >> 8) >> L  kurtosis, Q8: 768 for Gaussian noise
+    zcr       = count of sign changes of d (d >= 0 counts as positive)
+
+The decision walks the rules in order, fault rules first: the first feature at or over
+its threshold decides (fault or suspect) and names the rule; none over means normal.
+The score is the largest feature / suspect-threshold ratio over the rules, Q8, capped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import isqrt
+
+import numpy as np
+
+from hostgen.constants import DECISIONS, FAULT, NO_RULE, NORMAL, SUSPECT
+
+FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
+SCORE_CAP = 65535
+KURTOSIS_CLAMP = 127
+
+
+@dataclass(frozen=True)
+class Rule:
+    feature: str
+    level: int  # SUSPECT or FAULT
+
+    @property
+    def index(self) -> int:
+        return FEATURES.index(self.feature)
+
+    @property
+    def label(self) -> str:
+        return f"{self.feature}>={DECISIONS[self.level]}"
+
+
+def rules_for(decide_on: list[str]) -> list[Rule]:
+    """Fault rules first, then suspect rules, each in FEATURES order."""
+    chosen = [f for f in FEATURES if f in decide_on]
+    return [Rule(f, FAULT) for f in chosen] + [Rule(f, SUSPECT) for f in chosen]
+
+
+def window_features(window: np.ndarray) -> np.ndarray:
+    """The six features of one int16 window, as int64."""
+    x = window.astype(np.int64)
+    log2 = len(x).bit_length() - 1
+    mean = int(x.sum()) >> log2
+    d = np.clip(x - mean, -32768, 32767)
+    rms = isqrt((int(((d * d) >> 9).sum()) >> log2) << 9)
+    magnitude = np.abs(d)
+    peak = int(magnitude.max())
+    if rms:
+        crest = (peak << 8) // rms
+        u = np.minimum((magnitude << 4) // rms, KURTOSIS_CLAMP)
+        kurtosis = int(((u**4) >> 8).sum()) >> log2
+    else:
+        crest = kurtosis = 0
+    negative = d < 0
+    zcr = int(np.count_nonzero(negative[1:] != negative[:-1]))
+    return np.array([mean, rms, peak, crest, kurtosis, zcr], np.int64)
+
+
+def decide(features: np.ndarray, rules: list[Rule], thresholds: np.ndarray) -> tuple[int, int, int]:
+    """(decision, rule index or NO_RULE, score Q8) for one window's features."""
+    decision, fired = NORMAL, NO_RULE
+    for position, rule in enumerate(rules):
+        if features[rule.index] >= thresholds[position]:
+            decision, fired = rule.level, position
+            break
+    score = 0
+    for position, rule in enumerate(rules):
+        if rule.level == SUSPECT:
+            ratio = (max(int(features[rule.index]), 0) << 8) // max(int(thresholds[position]), 1)
+            score = max(score, min(ratio, SCORE_CAP))
+    return decision, fired, score
+
+
+def windows_of(samples: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """Windows (n, window) of a 1-D signal, one every `stride` samples, the first at 0."""
+    count = 0 if len(samples) < window else (len(samples) - window) // stride + 1
+    starts = np.arange(count) * stride
+    return samples[starts[:, None] + np.arange(window)] if count else np.zeros((0, window), samples.dtype)
+
+
+def features_of_windows(windows: np.ndarray) -> np.ndarray:
+    return np.array([window_features(w) for w in windows], np.int64).reshape(-1, len(FEATURES))

@@ -1,0 +1,134 @@
+"""Run the generated DSP in each implementation: the numpy reference, compiled C, and the
+MicroPython unix port (the real VM, heap limited to the board's MicroPython heap).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hostgen.dsp import fir
+from hostgen.dsp import features
+from hostgen.errors import HostgenError
+from hostgen.paths import MPY_DIR
+from hostgen.util.tools import micropython_executable
+from hostgen.dsp.features import FEATURES, rules_for
+
+IMPLEMENTATIONS = ("ref", "c", "micropython")
+RUNNER = MPY_DIR / "dsp_runner.py"
+RESULT_LENGTH = len(FEATURES) + 3  # features, decision, rule, score
+MAX_BLOCK = 1024  # the MicroPython runner's buffer, in samples
+C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+
+
+class DspRunner:
+    """The generated DSP files of one build, written to a work directory and run on demand."""
+
+    def __init__(self, files: dict[str, bytes], plan, heap_bytes: int, harness_source: bytes):
+        self.plan = plan
+        self.heap_bytes = heap_bytes
+        self.rules = rules_for(plan.app["fallback"]["decide_on"])
+        self.workdir = Path(tempfile.mkdtemp(prefix="faultline-dsp-"))
+        for name, data in files.items():
+            (self.workdir / name).write_bytes(data)
+        (self.workdir / "dsp_harness.c").write_bytes(harness_source)
+        self._binary: Path | None = None
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def fir_module(self) -> str:
+        return f"fir_{self.plan.design.name}"
+
+    def c_binary(self) -> Path:
+        if self._binary is None:
+            binary = self.workdir / "dsp_harness"
+            sources = [self.workdir / "dsp_harness.c", self.workdir / f"{self.fir_module}.c", self.workdir / "fallback.c"]
+            result = subprocess.run(["gcc", *C_FLAGS, "-I", str(self.workdir), *map(str, sources), "-o", str(binary)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise HostgenError(f"the generated C does not compile with gcc: {result.stderr.strip().splitlines()[0]}")
+            self._binary = binary
+        return self._binary
+
+    def micropython(self, *args: str, timeout: float = 600) -> str:
+        command = [micropython_executable(), "-X", f"heapsize={self.heap_bytes}", str(RUNNER), str(self.workdir), self.fir_module, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise HostgenError(f"MicroPython ({self.heap_bytes}-byte heap) failed: {detail[-1] if detail else result.returncode}")
+        return result.stdout
+
+    def filter(self, implementation: str, samples: np.ndarray, blocks: list[int]) -> np.ndarray:
+        """One channel filtered in the given block sizes (their sum must cover `samples`)."""
+        samples = np.ascontiguousarray(samples, dtype=np.int16)
+        if max(blocks, default=0) > MAX_BLOCK:
+            raise ValueError(f"blocks of at most {MAX_BLOCK} samples")
+        if implementation == "ref":
+            state = fir.FirReference(self.plan.design.coeffs)
+            edges = np.cumsum([0, *blocks])
+            return np.concatenate([state.process(samples[a:b]) for a, b in zip(edges[:-1], edges[1:])] or [samples[:0]])
+        paths = {name: self.workdir / f"{name}.bin" for name in ("in", "blocks", "out")}
+        samples.tofile(paths["in"])
+        np.asarray(blocks, np.uint16).tofile(paths["blocks"])
+        self._run_on_files(implementation, "fir", paths)
+        return np.fromfile(paths["out"], np.int16)
+
+    def fallback(self, implementation: str, windows: np.ndarray, thresholds: list[int]) -> np.ndarray:
+        """(n, RESULT_LENGTH) int32: features, decision, rule, score per window."""
+        windows = np.ascontiguousarray(windows, dtype=np.int16)
+        if implementation == "ref":
+            rows = []
+            for window in windows:
+                values = features.window_features(window)
+                rows.append([*values, *features.decide(values, self.rules, np.array(thresholds))])
+            return np.array(rows, np.int64).reshape(-1, RESULT_LENGTH).astype(np.int32)
+        paths = {name: self.workdir / f"{name}.bin" for name in ("windows", "thresholds", "out")}
+        windows.tofile(paths["windows"])
+        np.asarray(thresholds, np.int32).tofile(paths["thresholds"])
+        self._run_on_files(implementation, "fallback", paths)
+        return np.fromfile(paths["out"], np.int32).reshape(-1, RESULT_LENGTH)
+
+    def filter_channels(self, implementation: str, recording: np.ndarray) -> np.ndarray:
+        """Every channel of a (samples, channels) recording filtered in the app's blocks, as the firmware does."""
+        block = self.plan.app["sampling"]["block_samples"]
+        blocks = [min(block, len(recording) - start) for start in range(0, len(recording), block)]
+        return np.stack([self.filter(implementation, recording[:, c], blocks) for c in range(recording.shape[1])], axis=1)
+
+    def _run_on_files(self, implementation: str, mode: str, paths: dict[str, Path]) -> None:
+        """The C harness or the MicroPython runner, in `mode`, on the files in `paths` (in order)."""
+        arguments = [str(path) for path in paths.values()]
+        if implementation == "c":
+            subprocess.run([str(self.c_binary()), mode, *arguments], check=True)
+        else:
+            self.micropython(mode, *arguments)
+
+    def bench_fir_ns(self, implementation: str, samples: int) -> float:
+        """Nanoseconds per sample: 'c', 'viper' or 'plain'."""
+        if implementation == "c":
+            return float(subprocess.run([str(self.c_binary()), "bench-fir", str(samples)], capture_output=True,
+                                        text=True, check=True).stdout)
+        return float(self.micropython("bench-fir", str(samples), *(["plain"] if implementation == "plain" else [])))
+
+
+def open_runner(board, app_path: str | None, command: str) -> DspRunner:
+    """The board's DSP, rendered exactly as `hostgen gen` renders it, ready to run."""
+    from hostgen.codegen.dsp_files import render_dsp_files
+    from hostgen.codegen.render import render_templates
+    from hostgen.dsp.plan import plan_dsp
+
+    plan = plan_dsp(board, app_path)
+    files = render_dsp_files(plan, command)
+    harness = render_templates({"dsp_harness.c": "codegen/dsp_harness.c.j2"}, plan.inputs, command, {"name": plan.design.name})
+    return DspRunner(files, plan, board["micropython"]["heap_bytes"], harness["dsp_harness.c"])

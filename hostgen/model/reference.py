@@ -1,0 +1,103 @@
+"""The reference model: a small Conv1D bearing-fault detector trained on synthetic data.
+
+Built once into build/reference/ and rebuilt only when its inputs change: the data
+generator, this recipe, the quantizer and the TensorFlow version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from hostgen.data import synthetic as dataset
+from hostgen.model import quantize
+from hostgen.paths import REFERENCE_DIR
+from hostgen.util.atomic import staged_directory
+from hostgen.util.cache import code_key
+from hostgen.model.tflite import load_model
+from hostgen.model.tflm_run import tflm_predict
+
+MODEL_NAME = "faultline"
+RECIPE = {
+    "train_seed": 1,
+    "train_windows": 6000,
+    "heldout_seed": 2,
+    "heldout_windows": 1500,
+    "init_seed": 7,
+    "epochs": 30,
+    "batch_size": 64,
+    "learning_rate": 3e-3,
+    "input_gain": 16.0,
+}
+
+
+def recipe_key() -> str:
+    return code_key(json.dumps(RECIPE, sort_keys=True), dataset, quantize, Path(__file__), metadata.version("tensorflow-cpu"))
+
+
+def reference_tflite(log=print) -> Path:
+    """Path of the reference int8 model, training it first if the cache is stale."""
+    manifest = REFERENCE_DIR / "reference.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("key") == recipe_key():
+        return REFERENCE_DIR / f"{MODEL_NAME}.tflite"
+    log("training the reference model (cached in build/reference/ until its inputs change)")
+    _train_into(REFERENCE_DIR, log)
+    return REFERENCE_DIR / f"{MODEL_NAME}.tflite"
+
+
+def build_keras_model(window: int = dataset.WINDOW):
+    tf = quantize.import_tensorflow()
+    layers = tf.keras.layers
+    return tf.keras.Sequential(
+        [
+            tf.keras.Input((window, 1)),
+            layers.Rescaling(RECIPE["input_gain"]),  # inputs are small fractions of full scale
+            layers.Conv1D(8, 9, strides=2, activation="relu"),
+            layers.Conv1D(16, 7, strides=2, activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Conv1D(16, 5, activation="relu"),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(len(dataset.CLASS_NAMES), activation="softmax"),
+        ],
+        name=MODEL_NAME,
+    )
+
+
+def _train_into(target: Path, log) -> None:
+    tf = quantize.import_tensorflow()
+    started = time.monotonic()
+    tf.keras.utils.set_random_seed(RECIPE["init_seed"])
+    tf.config.experimental.enable_op_determinism()
+    train_counts, train_labels = dataset.make_windows(RECIPE["train_seed"], RECIPE["train_windows"])
+    held_counts, held_labels = dataset.make_windows(RECIPE["heldout_seed"], RECIPE["heldout_windows"])
+    x_train, x_held = dataset.model_input(train_counts), dataset.model_input(held_counts)
+
+    model = build_keras_model()
+    model.compile(tf.keras.optimizers.Adam(RECIPE["learning_rate"]), "sparse_categorical_crossentropy")
+    model.fit(x_train, train_labels, epochs=RECIPE["epochs"], batch_size=RECIPE["batch_size"], verbose=0)
+    tflite = quantize.quantize(model, x_train)
+
+    with staged_directory(target) as staging:
+        model.save(staging / f"{MODEL_NAME}.keras")
+        (staging / f"{MODEL_NAME}.tflite").write_bytes(tflite)
+        np.savez_compressed(staging / "heldout.npz", x=x_held, y=held_labels, counts=held_counts)
+        float_accuracy = float(np.mean(model.predict(x_held, verbose=0).argmax(1) == held_labels))
+        int8_scores = tflm_predict(load_model(staging / f"{MODEL_NAME}.tflite"), x_held)
+        int8_accuracy = float(np.mean(int8_scores.argmax(1) == held_labels))
+        figures = {
+            "key": recipe_key(),
+            "recipe": RECIPE,
+            "float_accuracy": round(float_accuracy, 4),
+            "int8_tflm_accuracy": round(int8_accuracy, 4),
+            "train_seconds": round(time.monotonic() - started, 1),
+        }
+        (staging / "reference.json").write_text(json.dumps(figures, indent=2) + "\n")
+    log(
+        f"reference model: held-out accuracy float {float_accuracy:.3f}, int8 (TFLM) {int8_accuracy:.3f}, "
+        f"{figures['train_seconds']} s"
+    )

@@ -1,0 +1,1 @@
+"""Small tools every layer uses: atomic writes, code-keyed caches, finding installed commands."""
