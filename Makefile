@@ -9,7 +9,7 @@ HOSTGEN := $(VENV)/bin/hostgen
 SETUP_STAMP := $(VENV)/.setup-complete
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi chromium
 
-.PHONY: setup gen size cross flash vboard demo test hil clean
+.PHONY: setup gen size cross flash vboard demo test test-fast hil lint clean
 
 setup: $(SETUP_STAMP)
 
@@ -49,6 +49,12 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q tests
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+lint: setup
+	$(VENV)/bin/ruff check hostgen tests firmware
 
 hil: setup
 	$(VENV)/bin/python -m pytest -q -m hil tests/hil --hil-board $(BOARD) $(if $(PORT),--port $(PORT))

@@ -8,11 +8,10 @@ import gc
 import json
 import time
 
-import micropython
-
 import fallback
 import faultline
 import faultline_config as cfg
+import micropython
 import pipeline
 import settings
 from fastpath import ENERGY, PEAK, RULE_NAMES, SATURATED, SATURATED_TOTAL, STUCK
@@ -96,7 +95,7 @@ def last(n=10):
         code = p.log_code[i]
         kind = p.log_kind[i]
         if kind == pipeline.EVENT_ALERT:
-            kind, what = "alert", "%s %s" % (RULE_NAMES[code & 0x7F], "raised" if code & 0x80 else "cleared")
+            kind, what = "alert", "%s %s" % (RULE_NAMES[code & ~pipeline.RAISED_BIT], "raised" if code & pipeline.RAISED_BIT else "cleared")
         elif kind == pipeline.EVENT_WINDOW:
             kind, what = "window", fallback.DECISIONS[code]
         else:
@@ -168,5 +167,5 @@ def sensor():
     for channel in p.channels:
         tripped = channel.fast.tripped
         state = "SATURATED" if tripped[SATURATED] else ("STUCK" if tripped[STUCK] else "ok")
-        print("ch%-2d %12d %14d %14d  %s" % (channel.index, _mean(channel.ring, pipeline.RING), channel.result[1],
+        print("ch%-2d %12d %14d %14d  %s" % (channel.index, _mean(channel.ring, pipeline.RING), channel.result[fallback.RMS],
                                            channel.fast.state[SATURATED_TOTAL], state))

@@ -1,10 +1,9 @@
 # Start-up: settings, the gateway link, the pipeline and the sampler; then back to the REPL.
 import gc
 
-import micropython
-
 import faultline_config as cfg
 import hw
+import micropython
 import packets
 import pipeline
 import settings

@@ -1,9 +1,8 @@
 # The board side of the hardware layer: a hardware timer paces ADC reads into the
 # pipeline's rings (an IRQ: allocates nothing), a UART carries packets to the gateway.
+import faultline_config as cfg
 import micropython
 from machine import ADC, UART, WDT, Pin
-
-import faultline_config as cfg
 
 
 def _pin(name):

@@ -5,16 +5,7 @@ import array
 import os
 import time
 
-import micropython
-
 import faultline_config as cfg
-import pipeline as _pipeline
-
-
-@micropython.viper
-def _deinterleave(frames: ptr16, channels: int, channel: int, n: int, ring: ptr16, at: int):
-    for i in range(n):
-        ring[at + i] = frames[i * channels + channel]
 
 
 class ReplaySampler:
@@ -38,14 +29,7 @@ class ReplaySampler:
                 return False
             self.file.seek(0)
             return self._feed_block()
-        pipeline = self.pipeline
-        if pipeline.room() < cfg.BLOCK:
-            pipeline.overruns += cfg.BLOCK
-            return True
-        at = pipeline.written & _pipeline.RING_MASK
-        for channel in range(cfg.CHANNELS):
-            _deinterleave(self.frames, cfg.CHANNELS, channel, cfg.BLOCK, pipeline.channels[channel].ring, at)
-        pipeline.written = (pipeline.written + cfg.BLOCK) & _pipeline.COUNTER_MASK
+        self.pipeline.write_block(self.frames)
         return True
 
     def service(self):

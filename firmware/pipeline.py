@@ -5,12 +5,11 @@ import array
 import gc
 import time
 
-import micropython
-from micropython import const
-
 import fallback
 import faultline_config as cfg
+import micropython
 from fastpath import ENERGY, PEAK, SATURATED, STUCK, FastPath
+from micropython import const
 
 RING = const(256)  # samples per channel between the sampler and the loop (a power of two): 256 ms at 1 kHz
 RING_MASK = const(255)
@@ -22,6 +21,15 @@ TIER_MODEL_UNSURE = const(3)
 EVENT_ALERT = const(1)
 EVENT_WINDOW = const(2)  # a window that was not normal
 EVENT_SUMMARY = const(3)  # a run of normal windows, summarised
+RAISED_BIT = const(0x80)  # an alert event's code: its rule, with this bit when raised
+# a channel's summary of normal windows, array('i') slots
+_WINDOWS = const(0)
+_FIRST = const(1)
+_LAST = const(2)
+_MAX_SCORE = const(3)
+_MAX_RMS = const(4)
+_MAX_PEAK = const(5)
+SUMMARY_SLOTS = const(6)
 # Loop-time histogram: 1 us bins below 16 us, then 16 bins per octave (6% wide) up to ~1 s.
 OCTAVES = const(16)
 BINS = const(16 + 16 * OCTAVES)
@@ -35,6 +43,12 @@ running = None  # the started pipeline, for diag
 def _copy(source: ptr16, start: int, target: ptr16, at: int, n: int):
     for i in range(n):
         target[at + i] = source[start + i]
+
+
+@micropython.viper
+def _deinterleave(frames: ptr16, channels: int, channel: int, n: int, ring: ptr16, at: int):
+    for i in range(n):
+        ring[at + i] = frames[i * channels + channel]
 
 
 @micropython.viper
@@ -77,7 +91,7 @@ class _Channel:
         self.raw_history = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # the model's input
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
         self.result = fallback.new_result()
-        self.summary = array.array("i", bytes(4 * 6))  # windows, first, last, max score, max rms, max peak
+        self.summary = array.array("i", bytes(4 * SUMMARY_SLOTS))
 
 
 class Pipeline:
@@ -122,14 +136,30 @@ class Pipeline:
 
     def commit_sample(self):
         """After every channel's sample is written: returns True when a block is complete."""
-        if ((self.written - self.read) & COUNTER_MASK) >= RING - 1:
-            self.overruns += 1
+        if not self._reserve(1):
             return False
         self.written = (self.written + 1) & COUNTER_MASK
         return self.written % cfg.BLOCK == 0
 
+    def write_block(self, frames):
+        """A block of samples, channels interleaved (array('h'), BLOCK * CHANNELS), into the rings at once."""
+        if not self._reserve(cfg.BLOCK):
+            return
+        at = self.written & RING_MASK
+        for channel in self.channels:
+            _deinterleave(frames, cfg.CHANNELS, channel.index, cfg.BLOCK, channel.ring, at)
+        self.written = (self.written + cfg.BLOCK) & COUNTER_MASK
+
     def room(self):
+        """Samples the rings can take before the loop catches up."""
         return RING - 1 - ((self.written - self.read) & COUNTER_MASK)
+
+    def _reserve(self, samples):
+        """Room for `samples` more in the rings? If not, they are lost and counted as overruns."""
+        if self.room() < samples:
+            self.overruns += samples
+            return False
+        return True
 
     def _process_scheduled(self, _):
         self.pending = False
@@ -214,30 +244,31 @@ class Pipeline:
 
     def _summarise(self, channel, start, result):
         s = channel.summary
-        if s[0] == 0:
-            s[1] = start
-            s[3] = s[4] = s[5] = 0
-        s[0] += 1
-        s[2] = start
-        if result[fallback.SCORE] > s[3]:
-            s[3] = result[fallback.SCORE]
-        if result[1] > s[4]:
-            s[4] = result[1]
-        if result[2] > s[5]:
-            s[5] = result[2]
-        if s[0] >= cfg.SUMMARY_WINDOWS:
+        if s[_WINDOWS] == 0:
+            s[_FIRST] = start
+            s[_MAX_SCORE] = s[_MAX_RMS] = s[_MAX_PEAK] = 0
+        s[_WINDOWS] += 1
+        s[_LAST] = start
+        if result[fallback.SCORE] > s[_MAX_SCORE]:
+            s[_MAX_SCORE] = result[fallback.SCORE]
+        if result[fallback.RMS] > s[_MAX_RMS]:
+            s[_MAX_RMS] = result[fallback.RMS]
+        if result[fallback.PEAK] > s[_MAX_PEAK]:
+            s[_MAX_PEAK] = result[fallback.PEAK]
+        if s[_WINDOWS] >= cfg.SUMMARY_WINDOWS:
             self.flush_summary(channel)
 
     def flush_summary(self, channel):
         s = channel.summary
-        if s[0]:
-            self.link.summary(channel.index, s[0], s[1], s[2], s[3] if s[3] < 65535 else 65535, s[4], s[5])
-            self._log(EVENT_SUMMARY, channel.index, 0, s[0], s[1])
-            s[0] = 0
+        if s[_WINDOWS]:
+            score = s[_MAX_SCORE] if s[_MAX_SCORE] < 65535 else 65535
+            self.link.summary(channel.index, s[_WINDOWS], s[_FIRST], s[_LAST], score, s[_MAX_RMS], s[_MAX_PEAK])
+            self._log(EVENT_SUMMARY, channel.index, 0, s[_WINDOWS], s[_FIRST])
+            s[_WINDOWS] = 0
 
     def _alert(self, channel, rule, raised, value, limit, sample):
         self.link.alert(channel, rule, raised, value, limit, sample)
-        self._log(EVENT_ALERT, channel, rule | (raised << 7), value, sample)
+        self._log(EVENT_ALERT, channel, rule | (RAISED_BIT if raised else 0), value, sample)
         if rule == PEAK or rule == ENERGY:
             self._update_safety()
 

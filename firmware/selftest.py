@@ -47,7 +47,7 @@ def run(live):
     decision = fallback.NORMAL
     for i in range(test.log_count):
         code = test.log_code[i]
-        if test.log_kind[i] == pipeline.EVENT_ALERT and code & 0x80 and (code & 0x7F) in (PEAK, ENERGY) and trip < 0:
+        if test.log_kind[i] == pipeline.EVENT_ALERT and code & pipeline.RAISED_BIT and (code & ~pipeline.RAISED_BIT) in (PEAK, ENERGY) and trip < 0:
             trip = test.log_sample[i]
         if test.log_kind[i] == pipeline.EVENT_WINDOW and code > decision:
             decision = code

@@ -24,6 +24,13 @@ def pytest_addoption(parser):
     group.addoption("--hil-board", default="stm32f4", help="the board under test: boards/<name>.toml (default stm32f4)")
 
 
+def pytest_collection_modifyitems(items):
+    """A test that builds the model zoo (TensorFlow) is slow, whatever its file says."""
+    for item in items:
+        if "zoo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(os.environ["HOSTGEN_BUILD_DIR"], ignore_errors=True)
 

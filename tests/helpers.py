@@ -24,6 +24,22 @@ def run_hostgen(*args: str, cwd: Path = REPO, timeout: float = 600) -> subproces
     )
 
 
+def run_in_process(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in this process (for argument and error checks that need no isolation): same result shape."""
+    import contextlib
+    import io
+
+    from hostgen.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # --help, and argparse's own exits
+            code = exit_.code or 0
+    return subprocess.CompletedProcess(["hostgen", *args], code, out.getvalue(), err.getvalue())
+
+
 def assert_runs_without_tensorflow(*args: str) -> None:
     """The CLI command completes and never imports TensorFlow (it takes seconds and a GB)."""
     script = (

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen.config.board import Board
-from hostgen.errors import HostgenError
 from hostgen.board.image import compile_mpy, firmware_files
 from hostgen.board.packets import Packet, StreamDecoder
 from hostgen.board.unix_port import UNIX_PORT_ARCH, unix_heap_bytes
+from hostgen.config.board import Board
+from hostgen.errors import HostgenError
 from hostgen.paths import MPY_DIR
 from hostgen.util.tools import micropython_executable
 

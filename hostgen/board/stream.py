@@ -7,8 +7,8 @@ import stat
 import time
 from pathlib import Path
 
-from hostgen.errors import HostgenError
 from hostgen.board.packets import Packet, StreamDecoder, describe
+from hostgen.errors import HostgenError
 
 CHUNK = 4096
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen.data import synthetic as dataset
-from hostgen.config.board import Board
-from hostgen.errors import HostgenError
 from hostgen.board.image import compile_mpy
-from hostgen.paths import BUILD_ROOT, MPY_DIR
 from hostgen.board.unix_port import UNIX_PORT_ARCH, unix_heap_bytes
+from hostgen.config.board import Board
+from hostgen.data import synthetic as dataset
+from hostgen.errors import HostgenError
+from hostgen.paths import BUILD_ROOT, MPY_DIR
 from hostgen.util.tools import micropython_executable
 
 REPL_SCRIPT = MPY_DIR / "vboard_repl.py"

@@ -10,8 +10,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hostgen.cli import (bench, boards, calibrate, cross, decode, demo, diag, fallback, filter, flash, gen, monitor,
-                         parity, qcheck, replay, size, train, vboard)
+from hostgen.cli import (
+    bench,
+    boards,
+    calibrate,
+    cross,
+    decode,
+    demo,
+    diag,
+    fallback,
+    filter,
+    flash,
+    gen,
+    monitor,
+    parity,
+    qcheck,
+    replay,
+    size,
+    train,
+    vboard,
+)
 from hostgen.errors import HostgenError
 
 COMMANDS = {
@@ -52,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            raise HostgenError(f"unrecognized arguments: {' '.join(unknown)} (see 'hostgen {args.command} --help')")
         return COMMANDS[args.command].run(args)
     except HostgenError as exc:
         print(f"hostgen: {exc}", file=sys.stderr)

@@ -18,9 +18,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from hostgen.board.vboard import run_vboard
-    from hostgen.config.board import load_board
-
     from hostgen.codegen.build import app_config_for
+    from hostgen.config.board import load_board
 
     board = load_board(args.board)
     run_vboard(board, args.link, args.gateway, args.scenario, app_config_for(board, args.app, arguments.log))

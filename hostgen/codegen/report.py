@@ -17,20 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen.dsp import calibration
-from hostgen.data import synthetic as dataset
-from hostgen.dsp import features
-from hostgen.dsp import fir
-from hostgen.config.board import Board
-from hostgen.model.budget import SizeReport
-from hostgen.dsp.calibration import _filtered_windows
 from hostgen.codegen.render import display_path, file_sha256, render_templates
-from hostgen.dsp.plan import DspPlan
+from hostgen.config.board import Board
+from hostgen.data import synthetic as dataset
+from hostgen.dsp import calibration, features, fir
+from hostgen.dsp.calibration import _filtered_windows
 from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, features_of_windows, rules_for
+from hostgen.dsp.plan import DspPlan
+from hostgen.model.budget import SizeReport
 from hostgen.model.graph import macs_by_op
-from hostgen.util.cache import cached_bytes, code_key
-from hostgen.qcheck.tax import tensorflow_version
 from hostgen.model.tflite import ModelInfo
+from hostgen.qcheck.tax import tensorflow_version
+from hostgen.util.cache import cached_bytes, code_key
 
 DISTRIBUTIONS = {"hostgen": "faultline-hostgen", **{name: name for name in ("numpy", "scipy", "jinja2", "matplotlib", "tflite-micro")}}
 COLOURS = {"firmware": "#7f7f7f", "stack": "#bcbd22", "heap": "#17becf", "arena": "#d62728", "free": "#e8e8e8",

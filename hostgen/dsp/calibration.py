@@ -18,7 +18,6 @@ import numpy as np
 
 from hostgen.data import synthetic as dataset
 from hostgen.data.recordings import load_recording
-from hostgen.errors import HostgenError
 from hostgen.dsp.fastpath import block_figures, energy, run_channel, settle_blocks
 from hostgen.dsp.features import (
     DECISIONS,
@@ -31,6 +30,7 @@ from hostgen.dsp.features import (
     windows_of,
 )
 from hostgen.dsp.fir import FirDesign, filter_signal
+from hostgen.errors import HostgenError
 
 DERIVATION_SHARE = 0.7
 MIN_WINDOWS = 10

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class Event:
     sample: int  # index of the last sample of the block that raised or cleared it

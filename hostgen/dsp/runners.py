@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen.dsp import fir
-from hostgen.dsp import features
+from hostgen.dsp import features, fir
+from hostgen.dsp.features import FEATURES, rules_for
 from hostgen.errors import HostgenError
 from hostgen.paths import MPY_DIR
 from hostgen.util.tools import micropython_executable
-from hostgen.dsp.features import FEATURES, rules_for
 
 IMPLEMENTATIONS = ("ref", "c", "micropython")
 RUNNER = MPY_DIR / "dsp_runner.py"

@@ -73,7 +73,7 @@ class _ProbeWorker:
 
     def last_runtime_message(self) -> str:
         self.stderr.seek(0)
-        lines = [l for l in self.stderr.read().decode(errors="replace").splitlines() if l.strip()]
+        lines = [line for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
         return lines[-1].strip() if lines else "no message"
 
     def close(self) -> None:

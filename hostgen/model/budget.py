@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hostgen.model.arena import HOST_NOTE, measure_arena
 from hostgen.config.board import Board
 from hostgen.errors import HostgenError
+from hostgen.model.arena import HOST_NOTE, measure_arena
 from hostgen.model.tflite import ModelInfo
 
 
@@ -79,21 +79,3 @@ def require_fit(report: SizeReport) -> None:
             "after MicroPython): use a smaller model (fewer filters, a shorter window), per-tensor quantization, "
             "or a board with more SRAM"
         )
-
-
-def format_report(report: SizeReport) -> str:
-    verdict = f"yes, {report.headroom_bytes:,} bytes to spare" if report.fits else f"NO, {-report.headroom_bytes:,} bytes over"
-    flash = "fits" if report.fits_flash else "DOES NOT FIT"
-    return "\n".join(
-        [
-            f"board    {report.board}",
-            f"model    {report.model} ({report.model_bytes:,} bytes; ops {', '.join(report.ops)})",
-            f"arena    {report.arena_bytes:,} bytes reserved = smallest working {report.arena_probed_bytes:,} "
-            f"aligned to 16 + 16 (runtime reports {report.arena_reported_bytes:,})",
-            f"         {report.arena_note}",
-            f"budget   {report.budget_bytes:,} bytes = {report.budget_fraction:.0%} of {report.sram_bytes:,} bytes "
-            f"({report.sram_region_bytes:,} bytes of SRAM less MicroPython's {report.firmware_ram_bytes:,})",
-            f"fits     {verdict}",
-            f"flash    model {report.model_bytes:,} of {report.model_flash_bytes:,} bytes of model flash: {flash}",
-        ]
-    )

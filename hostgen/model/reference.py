@@ -15,11 +15,11 @@ import numpy as np
 
 from hostgen.data import synthetic as dataset
 from hostgen.model import quantize
+from hostgen.model.tflite import load_model
+from hostgen.model.tflm_run import tflm_predict
 from hostgen.paths import REFERENCE_DIR
 from hostgen.util.atomic import staged_directory
 from hostgen.util.cache import code_key
-from hostgen.model.tflite import load_model
-from hostgen.model.tflm_run import tflm_predict
 
 MODEL_NAME = "faultline"
 RECIPE = {

@@ -20,22 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from hostgen.qcheck import conditions
-from hostgen.data import synthetic as dataset
-from hostgen.qcheck import layer_distance
-from hostgen.model import graph as model_graph
-from hostgen.model import quantize
-from hostgen.model import tflm_run
-from hostgen.config.toml import read_toml
 from hostgen.codegen.render import display_path
-from hostgen.qcheck.conditions import CONDITIONS, Condition, distorted_inputs
-from hostgen.errors import HostgenError
-from hostgen.qcheck.layer_distance import BATCH, cosine, layer_distances, tflite_interpreter, tflite_tensors
+from hostgen.config.toml import read_toml
+from hostgen.data import synthetic as dataset
 from hostgen.data.recordings import load_representative
-from hostgen.paths import CACHE_DIR, REFERENCE_DIR
+from hostgen.errors import HostgenError
+from hostgen.model import graph as model_graph
+from hostgen.model import quantize, tflm_run
 from hostgen.model.reference import MODEL_NAME, RECIPE
 from hostgen.model.tflite import ModelInfo, load_model
 from hostgen.model.tflm_run import tflm_predict
+from hostgen.paths import CACHE_DIR, REFERENCE_DIR
+from hostgen.qcheck import conditions, layer_distance
+from hostgen.qcheck.conditions import CONDITIONS, Condition, distorted_inputs
+from hostgen.qcheck.layer_distance import BATCH, cosine, layer_distances, tflite_interpreter, tflite_tensors
 
 DEFAULT_LIMITS = Path(__file__).resolve().parent / "limits.toml"
 REFERENCE_FLOAT = REFERENCE_DIR / f"{MODEL_NAME}.keras"

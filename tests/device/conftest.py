@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from device_support import RATE, board_config, machine_run, scenario_machine
 
-from device_support import RATE, scenario_machine, machine_run, board_config
 from hostgen.config.app import load_app
 from hostgen.config.board import load_board
 from hostgen.dsp.calibration import recording_calibration

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from device_support import machine_run, scenario_machine
 
-from hostgen.data import synthetic as dataset
 from hostgen.board.replay import FirmwareWorkspace, replay
 from hostgen.board.unix_port import UNIX_PORT_FIRMWARE_HEAP
-
-from device_support import scenario_machine, machine_run
+from hostgen.data import synthetic as dataset
 
 STEADY_STATE = """
 import gc
@@ -57,7 +56,7 @@ def test_steady_state_loop_allocates_nothing(board, mixed_recording, tmp_path):
     with FirmwareWorkspace(board) as workspace:
         result = workspace.run_code(STEADY_STATE, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin")})
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.startswith("steady"))
+    line = next(text for text in result.stdout.splitlines() if text.startswith("steady"))
     before, after, windows, blocks, sent = map(int, line.split()[1:])
     assert windows >= 1000 and blocks >= 16_000
     assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from device_support import board_config
 
+from hostgen.board.packets import ALERT_RULES
+from hostgen.board.replay import replay
 from hostgen.constants import ALERT_RULES as RULES
 from hostgen.dsp.fastpath import run_channel, settle_blocks
 from hostgen.dsp.features import DECISIONS, NORMAL, decide, features_of_windows, rules_for, windows_of
 from hostgen.dsp.fir import filter_signal
-from hostgen.board.packets import ALERT_RULES
-from hostgen.board.replay import replay
-
-from device_support import board_config
 
 
 def reference(plan, recording):

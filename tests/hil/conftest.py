@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 import serial
-
 from hil_support import SCENARIO, hostgen
-from hostgen.config.board import load_board
-from hostgen.board.vboard import VirtualBoardProcess
 
+from hostgen.board.vboard import VirtualBoardProcess
+from hostgen.config.board import load_board
 
 
 @pytest.fixture(scope="session")

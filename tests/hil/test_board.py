@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-
-from hil_support import SCENARIO, hostgen
 from helpers import REPO
+from hil_support import SCENARIO, expect, hostgen
+
 from hostgen.board.link import ReplSession
-from hostgen.dsp.plan import plan_dsp
-from hostgen.dsp.fastpath import run_channel
-from hostgen.dsp.fir import filter_signal
 from hostgen.board.packets import ALERT_RULES, StreamDecoder
 from hostgen.board.vboard import scenario_samples
+from hostgen.dsp.fastpath import run_channel
+from hostgen.dsp.fir import filter_signal
+from hostgen.dsp.plan import plan_dsp
 
 pytestmark = pytest.mark.hil
 
@@ -56,14 +56,9 @@ def packets_for(gateway: str, seconds: float, until=None) -> list:
         return watch.collect(seconds, until)
 
 
-def friendly(link: serial.Serial, send: bytes, expect: bytes, timeout: float = 10.0) -> bytes:
+def friendly(link: serial.Serial, send: bytes, token: bytes, timeout: float = 10.0) -> bytes:
     link.write(send)
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and expect not in seen:
-        seen += link.read(4096)
-    assert expect in seen, f"{expect!r} not in {seen[-300:]!r}"
-    return seen
+    return expect(link, token, timeout)
 
 
 def test_flash_verifies_files_and_checks_the_boot_banner(flashed, board_name):
@@ -119,7 +114,8 @@ def test_injected_fault_raises_an_alert_at_the_reference_sample(flashed, gateway
     first_over = int(np.argmax(np.abs(filter_signal(plan.design.coeffs, looped)) > plan.calibration.peak_limits[0]))
     block, debounce = plan.app["sampling"]["block_samples"], plan.app["fastpath"]["debounce_blocks"]
     assert min(expected) - first_over < block * debounce, "the reference's own latency bound"
-    alert = lambda p: p.kind == "ALERT" and ALERT_RULES[p.fields["rule"]] == "peak" and p.fields["raised"]
+    def alert(p):
+        return p.kind == "ALERT" and ALERT_RULES[p.fields["rule"]] == "peak" and p.fields["raised"]
     seen = [p for p in packets_for(gateway, 45, until=alert) if alert(p)]
     assert seen, "no peak ALERT within one loop of the scenario"
     assert seen[0].fields["sample"] % (len(looped) // 3) in expected
@@ -169,8 +165,8 @@ def test_corrupt_config_on_the_board_means_safe_defaults(flashed, port):
 def older_firmware(session: ReplSession, board) -> dict[str, bytes]:
     """This firmware compiled under other source names: the same behaviour, different bytes in every module."""
     from hostgen.board.flash import board_arch
-    from hostgen.codegen.build import current_build
     from hostgen.board.image import firmware_sources, generated_modules, mpy_cross
+    from hostgen.codegen.build import current_build
 
     arch = board_arch(board, session.identity(), lambda _: None)
     build = current_build(board, lambda _: None)

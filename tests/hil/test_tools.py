@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import subprocess
 import sys
 import time
 
 import pytest
 import serial
+from hil_support import expect, read_until
 
 pytestmark = pytest.mark.hil
 MPREMOTE = [sys.executable, "-m", "mpremote"]
@@ -47,10 +47,7 @@ def test_mpremote_soft_reset(flashed, port):
     assert result.returncode == 0 and "modules False" in result.stdout
     with serial.Serial(port, 115_200, timeout=0.2) as link:
         link.write(b"\r\x03\x02\x04")
-        seen, deadline = b"", time.monotonic() + 20
-        while b"faultline " not in seen and time.monotonic() < deadline:
-            seen += link.read(4096)
-    assert b"faultline " in seen
+        expect(link, b"faultline ", timeout=20)
 
 
 def test_mpremote_repl_on_a_terminal(port):
@@ -58,31 +55,22 @@ def test_mpremote_repl_on_a_terminal(port):
     controller, terminal = os.openpty()
     process = subprocess.Popen([*MPREMOTE, "connect", port, "resume", "repl"], stdin=terminal, stdout=terminal, stderr=terminal)
     os.close(terminal)
-    seen = b""
-
-    def read_until(token, timeout=15):
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while token not in seen and time.monotonic() < deadline:
-            if select.select([controller], [], [], 0.2)[0]:
-                try:
-                    seen += os.read(controller, 4096)
-                except OSError:
-                    break
-        return token in seen
-
-    assert read_until(b"Connected")
-    os.write(controller, b"\r")
-    assert read_until(b">>> ")
-    os.write(controller, b"123 * 3\r")
-    assert read_until(b"369")
-    os.write(controller, b"\x1d")  # Ctrl-] leaves mpremote's repl
     try:
+        seen = expect(controller, b"exit this shell", timeout=15)
+        for _ in range(15):  # mpremote takes the terminal a moment after it says so: press Enter until the prompt shows
+            os.write(controller, b"\r")
+            seen = read_until(controller, b">>> ", 1.0, seen)
+            if b">>> " in seen:
+                break
+        seen = expect(controller, b">>> ", timeout=1, seen=seen)
+        os.write(controller, b"123 * 3\r")
+        expect(controller, b"369", timeout=15, seen=seen)
+        os.write(controller, b"\x1d")  # Ctrl-] leaves mpremote's repl
         process.wait(timeout=15)
     finally:
         process.kill()
         os.close(controller)
-    assert process.returncode == 0, seen[-300:]
+    assert process.returncode == 0
 
 
 def test_plain_pyserial_client(port):
@@ -91,7 +79,4 @@ def test_plain_pyserial_client(port):
         time.sleep(0.5)
         link.read(4096)
         link.write(b"x = 2 ** 10\rx + 1\r")
-        seen, deadline = b"", time.monotonic() + 10
-        while b"1025" not in seen and time.monotonic() < deadline:
-            seen += link.read(4096)
-    assert b"1025\r\n>>> " in seen
+        expect(link, b"1025\r\n>>> ")

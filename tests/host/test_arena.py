@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
+
 from hostgen.config.board import load_board
 
 # Written apart from hostgen's probe on purpose: one fresh process per size.

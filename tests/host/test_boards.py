@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, assert_user_error, run_hostgen
+
 from hostgen.config.board import board_names, load_board
 
 REQUIRED_BOARDS = {"esp32", "esp32s3", "stm32f4", "nucleo_f446re", "nucleo_f401re"}

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import app_with, assert_user_error, run_hostgen
+
 from hostgen.data import synthetic as dataset
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from helpers import assert_user_error, run_hostgen, run_in_process
 
-from helpers import assert_user_error, run_hostgen
 from hostgen.cli import COMMANDS
 
 
@@ -13,16 +13,16 @@ def test_no_command_is_a_user_error():
 
 
 def test_unknown_command_is_a_user_error():
-    assert_user_error(run_hostgen("frobnicate"), "frobnicate")
+    assert_user_error(run_in_process("frobnicate"), "frobnicate", "see 'hostgen --help'")
 
 
 def test_unknown_option_is_a_user_error():
-    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--colour"), "--colour")
+    assert_user_error(run_in_process("size", "--board", "stm32f4", "--colour"), "--colour", "see 'hostgen size --help'")
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command):
-    result = run_hostgen(command, "--help")
+    result = run_in_process(command, "--help")
     assert result.returncode == 0 and command in result.stdout
 
 

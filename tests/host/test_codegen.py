@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
+
 from hostgen.config.board import board_names, load_board
 
 DUMP_MAIN = r"""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+from helpers import REPO, run_hostgen
 from scipy import signal
 
-from helpers import REPO, run_hostgen
 from hostgen.data import synthetic as dataset
+
+pytestmark = pytest.mark.slow  # trains or converts models with TensorFlow
 
 
 def test_windows_are_reproducible_int16():
@@ -33,7 +36,8 @@ def test_fault_adds_resonance_band_energy_and_impulsiveness():
     assert p_fault[band].sum() > 3 * p_normal[band].sum()
     high_normal = np.diff(x_normal)
     high_fault = np.diff(x_fault)
-    kurtosis = lambda v: np.mean((v - v.mean()) ** 4) / np.var(v) ** 2
+    def kurtosis(v):
+        return np.mean((v - v.mean()) ** 4) / np.var(v) ** 2
     assert kurtosis(high_fault) > kurtosis(high_normal)
 
 

@@ -6,14 +6,14 @@ import subprocess
 
 import numpy as np
 import pytest
+from helpers import app_with, assert_user_error, run_hostgen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from helpers import app_with, assert_user_error, run_hostgen
 from hostgen.config.app import load_app
-from hostgen.errors import HostgenError
 from hostgen.dsp.fir import FirReference, design_fir, filter_signal
+from hostgen.errors import HostgenError
 
 SPECS = {
     "bandpass_kaiser": {},

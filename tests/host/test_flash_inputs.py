@@ -7,15 +7,15 @@ import threading
 import time
 
 import pytest
+from helpers import assert_user_error, run_hostgen
 from serial.tools.list_ports_common import ListPortInfo
 
-from helpers import assert_user_error, run_hostgen
+from hostgen import __version__
 from hostgen.board import link as board_link
+from hostgen.board.flash import board_arch, check_banner
 from hostgen.board.link import find_port
 from hostgen.config.board import load_board
 from hostgen.errors import HostgenError
-from hostgen import __version__
-from hostgen.board.flash import board_arch, check_banner
 
 
 @pytest.fixture

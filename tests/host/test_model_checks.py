@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import assert_user_error, run_hostgen
+
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import load_model
 from hostgen.model.tflm_ops import RESOLVER_METHODS

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-
 from helpers import run_hostgen
+
 from hostgen.board.packets import encode
 from hostgen.board.stream import WINDOW_COLUMNS
 

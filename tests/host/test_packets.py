@@ -9,10 +9,10 @@ import sys
 import threading
 
 import numpy as np
+from helpers import REPO, assert_user_error, run_hostgen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO, assert_user_error, run_hostgen
 from hostgen.board.packets import TYPES, StreamDecoder, cobs_decode, cobs_encode, encode
 from hostgen.util.tools import micropython_executable
 

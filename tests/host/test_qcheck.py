@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import assert_user_error, run_hostgen
-from hostgen.data import synthetic as dataset
-from hostgen.qcheck.conditions import CONDITIONS, COUNTS_FULL_SCALE, DISTORTIONS, Condition, distorted_inputs
-from hostgen.model.reference import RECIPE
 from test_codegen import tree_digest
+
+from hostgen.data import synthetic as dataset
+from hostgen.model.reference import RECIPE
+from hostgen.qcheck.conditions import CONDITIONS, COUNTS_FULL_SCALE, DISTORTIONS, Condition, distorted_inputs
+
+pytestmark = pytest.mark.slow  # trains or converts models with TensorFlow
 
 LABELS = [c.label for c in CONDITIONS]
 

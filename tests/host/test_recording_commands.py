@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import assert_user_error, run_hostgen
-from hostgen.data import synthetic as dataset
+
 from hostgen.config.app import load_app
+from hostgen.data import synthetic as dataset
 from hostgen.dsp.fir import design_fir, filter_signal
 
 

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import run_hostgen
+
 from hostgen.config.board import board_names
 from hostgen.qcheck.conditions import CONDITIONS
 

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-
 from helpers import assert_user_error, run_hostgen
-from hostgen.errors import HostgenError
+
 from hostgen.board.vboard import VirtualBoardProcess, scenario_samples
+from hostgen.errors import HostgenError
 
 
 def children_of(pid: int) -> list[int]:

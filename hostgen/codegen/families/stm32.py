@@ -36,7 +36,7 @@ def link(board, build_dir: Path) -> Path:
         result = subprocess.run(link_command(board, build_dir, partial), capture_output=True, text=True)
         if result.returncode != 0:
             partial.with_suffix(".map").unlink(missing_ok=True)
-            detail = next((l for l in result.stderr.splitlines() if "faultline:" in l or "error" in l), result.stderr.strip())
+            detail = next((line for line in result.stderr.splitlines() if "faultline:" in line or "error" in line), result.stderr.strip())
             raise HostgenError(f"link for {board.name} failed: {detail.strip()}")
         partial.with_suffix(".map").replace(partial_map)
     return elf
