@@ -55,9 +55,14 @@ def status():
     if p.settings.problem:
         print("          " + p.settings.problem[:68])
     if p.model is None:
-        print("tier 2    fallback heuristic (this firmware has no TFLM model)")
+        print("tier 2    fallback heuristic (%s)" % (cfg.NO_MODEL_REASON[:56]))
     else:
-        print("tier 2    TFLM model; the fallback decides below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256))
+        m = p.model
+        gate = ("the fallback decides below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256)
+                if m.KIND == "classifier" else "fault at error >= %d" % p.settings.model_limit)
+        print("tier 2    model %s (%s, sha256 %s); %s" % (m.NAME, m.KIND, m.SHA256[:12], gate))
+        print("          decided %d, unsure %d, late %d, errors %d" % (
+            p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
     print("windows   %d of %d samples every %d; packets sent %d, dropped %d, %d bytes" % (
         p.windows, cfg.WINDOW, cfg.STRIDE, p.link.sent, p.link.dropped, p.link.bytes))
     for channel in p.channels:
@@ -114,6 +119,8 @@ def thresholds():
         print("%-18s" % name + "".join("%12d" % p.settings.thresholds[c][rule] for c in range(cfg.CHANNELS)))
     print("%-18s" % "fast.peak" + "".join("%12d" % v for v in p.settings.peak_limits))
     print("%-18s" % "fast.energy" + "".join("%12d" % v for v in p.settings.energy_limits))
+    if p.model is not None and p.model.KIND == "reconstruction":
+        print("%-18s%12d" % ("model.limit", p.settings.model_limit))
     print("from %s" % SOURCES[p.settings.source])
 
 
@@ -129,10 +136,12 @@ def set_threshold(name, value, channel=0):
         current.peak_limits[channel] = value
     elif name == "fast.energy":
         current.energy_limits[channel] = value
+    elif name == "model.limit":
+        current.model_limit = value
     else:
         names = _threshold_names()
         if name not in names:
-            raise ValueError("unknown name %r: use one of %s, fast.peak, fast.energy" % (name, ", ".join(names)))
+            raise ValueError("unknown name %r: use one of %s, fast.peak, fast.energy, model.limit" % (name, ", ".join(names)))
         rule = names.index(name)
         trial = list(current.thresholds[channel])
         trial[rule] = value

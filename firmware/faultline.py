@@ -12,11 +12,13 @@ sampler = None
 
 
 def _model():
+    """The build's tier-2 model module (the compiled engine, or a TFLM C module with its interface), if any."""
+    if cfg.MODEL_MODULE is None:
+        return None
     try:
-        import tflm_model
+        return __import__(cfg.MODEL_MODULE)
     except ImportError:
         return None
-    return tflm_model
 
 
 def banner():

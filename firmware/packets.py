@@ -77,8 +77,8 @@ class Link:
         self.sent = 0
         self.dropped = 0
         self.bytes = 0
-        self.packet = bytearray(HEADER + 48)
-        self.frame = bytearray(HEADER + 48 + 8)
+        self.packet = bytearray(HEADER + 60)
+        self.frame = bytearray(HEADER + 60 + 8)
 
     def _send(self, kind, payload_length):
         struct.pack_into("<BBHII", self.packet, 0, VERSION, kind, self.node, self.seq, time.ticks_ms() & COUNTER_MASK)
@@ -115,7 +115,9 @@ class Link:
                          last & COUNTER_MASK, max_score, 0, max_rms, max_peak)
         self._send(SUMMARY, 28)
 
-    def heartbeat(self, uptime, free, used, p50, p99, worst, overruns, tier2_errors, config_hash, flags):
-        struct.pack_into("<IIIHHIIIIIIBBBB", self.packet, HEADER, uptime & COUNTER_MASK, free, used, p50, p99, worst,
-                         overruns, self.sent, self.dropped, tier2_errors, config_hash, flags, 0, 0, 0)
-        self._send(HEARTBEAT, 44)
+    def heartbeat(self, uptime, free, used, p50, p99, worst, overruns, tier2_errors, config_hash, flags,
+                  model_decisions, model_unsure, model_late):
+        struct.pack_into("<IIIHHIIIIIIBBBBIII", self.packet, HEADER, uptime & COUNTER_MASK, free, used, p50, p99, worst,
+                         overruns, self.sent, self.dropped, tier2_errors, config_hash, flags, 0, 0, 0,
+                         model_decisions & COUNTER_MASK, model_unsure & COUNTER_MASK, model_late & COUNTER_MASK)
+        self._send(HEARTBEAT, 56)

@@ -1,6 +1,7 @@
-# The tier-1 loop: ring buffers -> FIR -> fast path per block -> windows -> tier 2 (the TFLM
-# model when present and confident, else the fallback) -> packets. Everything is allocated
-# here, at start; `process` allocates nothing, so the GC never has to run in steady state.
+# The tier-1 loop: ring buffers -> FIR -> fast path per block -> windows -> tier 2 (the model
+# when present and confident, else the fallback) -> packets. The model runs in slices, one per
+# block, so the fast path never waits for it. Everything is allocated here, at start; `process`
+# allocates nothing, so the GC never has to run in steady state.
 import array
 import gc
 import time
@@ -18,6 +19,9 @@ TIER_FALLBACK = const(0)
 TIER_MODEL = const(1)
 TIER_MODEL_ERROR = const(2)
 TIER_MODEL_UNSURE = const(3)
+TIER_MODEL_LATE = const(4)
+NO_CHANNEL = const(-1)
+NO_DECISION = const(-1)
 EVENT_ALERT = const(1)
 EVENT_WINDOW = const(2)  # a window that was not normal
 EVENT_SUMMARY = const(3)  # a run of normal windows, summarised
@@ -60,6 +64,15 @@ def _unwrap(ring: ptr16, size: int, oldest: int, target: ptr16):
         target[i] = ring[j]
 
 
+@micropython.viper
+def _interleave(ring: ptr16, size: int, oldest: int, target: ptr16, channels: int, channel: int):
+    for i in range(size):
+        j = oldest + i
+        if j >= size:
+            j -= size
+        target[i * channels + channel] = ring[j]
+
+
 def _bin(us):
     if us < 16:
         return us if us > 0 else 0
@@ -83,12 +96,14 @@ class _Channel:
     def __init__(self, index, settings, alert, keep_raw):
         fir = __import__(cfg.FIR_MODULE)
         self.index = index
+        self.window_start = 0  # first sample of the window being decided
         self.ring = array.array("h", bytes(2 * RING))
         self.raw_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filtered_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filter = fir.Filter()
         self.fast = FastPath(index, settings, alert)
         self.raw_history = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # the model's input
+        self.model_window = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # its window, held for tier 2
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
         self.result = fallback.new_result()
         self.summary = array.array("i", bytes(4 * SUMMARY_SLOTS))
@@ -102,9 +117,16 @@ class Pipeline:
         self.safety = safety
         self.watchdog = watchdog
         self.channels = [_Channel(c, settings, self._alert, model is not None) for c in range(cfg.CHANNELS)]
-        self.raw_window = array.array("h", bytes(2 * cfg.WINDOW)) if model is not None else None
         self.filtered_window = array.array("h", bytes(2 * cfg.WINDOW))
-        self.scores = array.array("i", bytes(4 * 8))
+        together = model is not None and model.CHANNELS > 1  # one inference takes every channel
+        self.model_input = array.array("h", bytes(2 * cfg.WINDOW * cfg.CHANNELS)) if together else None
+        self.scores = array.array("i", bytes(4 * (model.CLASSES if model is not None and model.CLASSES > 1 else 1)))
+        self.tier2_channel = NO_CHANNEL  # the channel tier 2 works on, or NO_CHANNEL when idle
+        self.model_decisions = 0
+        self.model_unsure = 0
+        self.model_late = 0
+        self.decided_tier = TIER_FALLBACK
+        self.decided_confidence = 0
         self.written = 0  # samples written into every channel's ring (wraps at 2**30)
         self.read = 0  # samples processed
         self.settle_left = cfg.SETTLE_BLOCKS  # blocks until the filter output no longer depends on its start
@@ -207,38 +229,104 @@ class Pipeline:
             self.history_total += cfg.BLOCK
             if self.history_total == cfg.WINDOW:
                 self.history_total -= cfg.STRIDE
-                for channel in self.channels:
-                    self._window(channel, block_end)
+                self._windows(block_end)
+            elif self.tier2_channel != NO_CHANNEL:
+                self._tier2_step()
         self.since_heartbeat += cfg.BLOCK
         if self.since_heartbeat >= HEARTBEAT_SAMPLES:
             self.since_heartbeat = 0
             self.heartbeat()
 
-    def _window(self, channel, block_end):
-        _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
-        result = channel.result
-        decision = fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], result)
-        tier = TIER_FALLBACK
-        confidence = 0
+    def _windows(self, block_end):
+        """Every channel's window is complete: the fallback judges each now; tier 2 starts on them."""
+        if self.tier2_channel != NO_CHANNEL:  # tier 2 did not finish the last windows within a stride
+            self._fallback_decides(TIER_MODEL_LATE)
+        for channel in self.channels:
+            _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
+            fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], channel.result)
+            channel.window_start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
+            self.windows += 1
+            if self.model is None:
+                self._decide(channel, channel.result[fallback.DECISION], TIER_FALLBACK, 0)
+            elif self.model_input is None:
+                _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, channel.model_window)
+            else:
+                _interleave(channel.raw_history, cfg.WINDOW, self.history_at, self.model_input, cfg.CHANNELS, channel.index)
         if self.model is not None:
-            _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, self.raw_window)
-            try:
-                best = self.model.classify(self.raw_window, self.scores)
-                confidence = self.scores[best]
-                if confidence >= cfg.MIN_CONFIDENCE_Q8:
-                    tier = TIER_MODEL
-                    decision = fallback.NORMAL if best == 0 else fallback.FAULT
-                else:
-                    tier = TIER_MODEL_UNSURE
-            except Exception:  # a model failure is counted and contained; the fallback decides
-                self.tier2_errors += 1
-                tier = TIER_MODEL_ERROR
-        self.windows += 1
-        start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
-        rule = result[fallback.RULE] if tier != TIER_MODEL else -1
+            self._tier2_begin(0)
+
+    # -- tier 2: the model, one slice per block ------------------------------------------------
+
+    def _tier2_begin(self, index):
+        """Prepare the model's input from channel `index`'s held window (or every channel's) and start it."""
+        self.tier2_channel = index
+        try:
+            if self.model_input is None:
+                self.model.prepare(self.channels[index].model_window, 1)
+            else:
+                self.model.prepare(self.model_input, cfg.CHANNELS)
+            self.model.begin()
+        except Exception:  # a model failure is counted and contained; the fallback decides
+            self.tier2_errors += 1
+            self._fallback_decides(TIER_MODEL_ERROR)
+
+    def _tier2_step(self):
+        try:
+            if not self.model.step():
+                return
+            best = self.model.scores(self.scores)
+        except Exception:  # a model failure is counted and contained; the fallback decides
+            self.tier2_errors += 1
+            self._fallback_decides(TIER_MODEL_ERROR)
+            return
+        decision = self._model_decision(best)
+        first = self.tier2_channel if self.model_input is None else 0
+        last = first + 1 if self.model_input is None else cfg.CHANNELS
+        for index in range(first, last):
+            channel = self.channels[index]
+            self._decide(channel, decision if decision != NO_DECISION else channel.result[fallback.DECISION],
+                         self.decided_tier, self.decided_confidence)
+        if last < cfg.CHANNELS:
+            self._tier2_begin(last)
+        else:
+            self.tier2_channel = NO_CHANNEL
+
+    def _model_decision(self, best):
+        """The window's decision from the model's scores (NO_DECISION: the fallback's stands); sets the tier and confidence (Q8)."""
+        if self.model.KIND == "reconstruction":
+            error = self.scores[0]
+            limit = self.settings.model_limit
+            ratio = error // ((limit + 255) >> 8)
+            self.decided_tier = TIER_MODEL
+            self.decided_confidence = ratio if ratio < 65535 else 65535
+            self.model_decisions += 1
+            return fallback.FAULT if error >= limit else fallback.NORMAL
+        self.decided_confidence = self.scores[best]
+        if self.decided_confidence >= cfg.MIN_CONFIDENCE_Q8:
+            self.decided_tier = TIER_MODEL
+            self.model_decisions += 1
+            return fallback.NORMAL if best == 0 else fallback.FAULT
+        self.decided_tier = TIER_MODEL_UNSURE
+        self.model_unsure += 1
+        return NO_DECISION
+
+    def _fallback_decides(self, tier):
+        """Tier 2 gives up on the windows it has not decided: the fallback's decisions stand, marked with why."""
+        first = self.tier2_channel if self.model_input is None else 0
+        for index in range(first, cfg.CHANNELS):
+            channel = self.channels[index]
+            if tier == TIER_MODEL_LATE:
+                self.model_late += 1
+            self._decide(channel, channel.result[fallback.DECISION], tier, 0)
+        self.tier2_channel = NO_CHANNEL
+
+    def _decide(self, channel, decision, tier, confidence):
+        result = channel.result
+        start = channel.window_start
         if decision == fallback.NORMAL:
             self._summarise(channel, start, result)
         else:
+            rule = result[fallback.RULE] if tier != TIER_MODEL else -1
             self._log(EVENT_WINDOW, channel.index, decision, result[fallback.SCORE], start)
             self.link.window(channel.index, decision, tier, rule, result[fallback.SCORE], confidence, start, result)
 
@@ -320,7 +408,7 @@ class Pipeline:
         uptime = time.ticks_diff(time.ticks_ms(), self.started_ms)
         self.link.heartbeat(uptime, gc.mem_free(), gc.mem_alloc(), p50 if p50 < 65535 else 65535,
                             p99 if p99 < 65535 else 65535, self.worst_us, self.overruns, self.tier2_errors,
-                            self.config_hash, self.flags())
+                            self.config_hash, self.flags(), self.model_decisions, self.model_unsure, self.model_late)
 
     def announce(self):
         self.link.boot(cfg.VERSION, cfg.CHANNELS, cfg.RATE_HZ, cfg.BLOCK, cfg.WINDOW, cfg.STRIDE, self.config_hash,

@@ -52,6 +52,7 @@ class Settings:
         self.thresholds = [fallback.default_thresholds(c) for c in range(cfg.CHANNELS)]
         self.peak_limits = array.array("i", cfg.PEAK_LIMITS)
         self.energy_limits = array.array("i", cfg.ENERGY_LIMITS)
+        self.model_limit = cfg.MODEL_LIMIT  # a reconstruction model's error at and above which a window is a fault
         self.source = DEFAULTS
         self.problem = ""
 
@@ -78,8 +79,8 @@ class Settings:
         self.problem = "no config.json: using the built-in defaults"
 
     def _check(self, record):
-        if not isinstance(record, dict) or sorted(record) != ["build", "energy_limits", "peak_limits", "thresholds"]:
-            raise ValueError("want keys build, thresholds, peak_limits, energy_limits")
+        if not isinstance(record, dict) or sorted(record) != ["build", "energy_limits", "model_limit", "peak_limits", "thresholds"]:
+            raise ValueError("want keys build, thresholds, peak_limits, energy_limits, model_limit")
         if record["build"] != cfg.CONFIG_DIGEST:
             raise ValueError("written for another build (%s, this is %s)" % (record["build"], cfg.CONFIG_DIGEST))
         if not isinstance(record["thresholds"], list) or len(record["thresholds"]) != cfg.CHANNELS:
@@ -89,6 +90,7 @@ class Settings:
             self.check_order(values)
         _ints(record["peak_limits"], cfg.CHANNELS, "peak_limits")
         _ints(record["energy_limits"], cfg.CHANNELS, "energy_limits")
+        _ints([record["model_limit"]], 1, "model_limit")
 
     def check_order(self, values):
         for fault in range(fallback.RULES):
@@ -104,6 +106,7 @@ class Settings:
                 self.thresholds[channel][rule] = record["thresholds"][channel][rule]
             self.peak_limits[channel] = record["peak_limits"][channel]
             self.energy_limits[channel] = record["energy_limits"][channel]
+        self.model_limit = record["model_limit"]
 
     def record(self):
         return {
@@ -111,6 +114,7 @@ class Settings:
             "thresholds": [list(t) for t in self.thresholds],
             "peak_limits": list(self.peak_limits),
             "energy_limits": list(self.energy_limits),
+            "model_limit": self.model_limit,
         }
 
     def digest(self):

@@ -24,9 +24,10 @@ LAYOUTS = {
     "SUMMARY": (struct.Struct("<BBBBIIIHHii"),
                 ("channel", None, None, None, "windows", "first_sample", "last_sample", "max_score_q8", None, "max_rms",
                  "max_peak")),
-    "HEARTBEAT": (struct.Struct("<IIIHHIIIIIIBBBB"),
+    "HEARTBEAT": (struct.Struct("<IIIHHIIIIIIBBBBIII"),
                   ("uptime_ms", "heap_free", "heap_used", "loop_p50_us", "loop_p99_us", "loop_max_us", "overruns", "sent",
-                   "dropped", "tier2_errors", "config_hash", "flags", None, None, None)),
+                   "dropped", "tier2_errors", "config_hash", "flags", None, None, None, "model_decisions", "model_unsure",
+                   "model_late")),
 }
 TYPES = {code: (name, *LAYOUTS[name]) for code, name in enumerate(PACKET_TYPES, start=1)}
 TYPE_CODES = {name: code for code, (name, _, _) in TYPES.items()}

@@ -17,6 +17,7 @@ from hostgen import __version__
 from hostgen.codegen.dsp_files import render_dsp_files
 from hostgen.codegen.model_files import render_model_files
 from hostgen.codegen.render import check_identifier, display_path, file_sha256
+from hostgen.codegen.tier2_files import compile_tier2
 from hostgen.codegen.report import render_report
 from hostgen.config.board import Board, load_board
 from hostgen.dsp.plan import plan_dsp
@@ -81,16 +82,20 @@ def generate(request: BuildRequest, log) -> tuple[SizeReport, dict[str, bytes], 
     check_identifier(name, "model name" if request.model is None else "model name (from the model file's name; set --name)")
     report = size_report(board, model, request.fraction)
     require_fit(report)
-    tax, tax_note = _quantization_tax(request, model, log)
     command = request.command()
-    files = render_model_files(board, model, report, name, command) | render_dsp_files(plan, command)
+    tier2 = compile_tier2(model, name, plan.app, command)
+    tax, tax_note = _quantization_tax(request, model, log)
+    if tier2.module is None:
+        log(f"tier 2 stays off: {tier2.reason}")
+    files = (render_model_files(board, model, report, name, command) | render_dsp_files(plan, command, tier2)
+             | tier2.files)
     inputs = {"model": model.path, "board": board.path, **dict(plan.inputs)}
     if request.representative:
         inputs["representative"] = Path(request.representative)
     if tax:
         inputs |= {"float_model": Path(request.float_model or qcheck.REFERENCE_FLOAT), "qcheck_data": qcheck.REFERENCE_DATA,
                    "qcheck_limits": qcheck.DEFAULT_LIMITS}
-    figures = {"model_name": name, "size": report.as_dict(), "filter": plan.design.summary(),
+    figures = {"model_name": name, "size": report.as_dict(), "tier2": tier2.figures, "filter": plan.design.summary(),
                "qcheck": qcheck.summary(tax) if tax else {"not_run": tax_note}}
     files["report.html"] = render_report(board, model, report, plan, tax, tax_note, inputs, files, command)
     files[RECORD] = _record(request, files, command, inputs, figures)

@@ -7,6 +7,7 @@ import json
 from hostgen import __version__, constants
 from hostgen.codegen.families import family_of
 from hostgen.codegen.render import render_templates
+from hostgen.codegen.tier2_files import NO_TIER2, Tier2
 from hostgen.dsp import fastpath
 from hostgen.dsp.features import FEATURES, rules_for
 from hostgen.dsp.fir import response_plot
@@ -20,7 +21,7 @@ def _rows(values, per_row: int) -> list[str]:
     return [" ".join(text[i : i + per_row]) for i in range(0, len(text), per_row)]
 
 
-def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
+def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> dict[str, bytes]:
     design, window = plan.design, plan.app["sampling"]["window_samples"]
     name = design.name
     config = build_config(plan)
@@ -48,6 +49,8 @@ def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
         "io": io,
         "adc_pins": io["adc_pins"][: plan.app["sampling"]["channels"]],
         "pin_or_none": lambda value, none: "None" if value == none else f'"{value}"',
+        "tier2": tier2,
+        "model_limit": tier2.figures.get("limit", 1),
     }
     templates = {
         f"fir_{name}.h": "fir.h.j2",

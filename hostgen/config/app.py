@@ -15,6 +15,8 @@ DEFAULT_APP = Path(__file__).resolve().parent / "app.toml"
 FILTER_TYPES = ("lowpass", "highpass", "bandpass")
 DESIGNS = ("kaiser", "remez")
 FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
+INPUT_RECIPES = ("centred_full_scale", "raw_counts")  # the engine's (hostgen/model/engine/recipe.py)
+MODEL_KINDS = ("auto", "classifier", "reconstruction")
 
 SCHEMA: dict[str, dict[str, str]] = {
     "sampling": {
@@ -51,6 +53,12 @@ SCHEMA: dict[str, dict[str, str]] = {
         "summary_windows": "int",
         "min_confidence": "number",
         "event_log": "int",
+    },
+    "model": {
+        "input_recipe": "str",
+        "kind": "str",
+        "limit_quantile": "number",
+        "limit_margin": "number",
     },
     "fastpath": {
         "margin": "number",
@@ -121,6 +129,12 @@ def _check_values(path: Path, app: dict) -> None:
     _require(path, 0 < fast["hysteresis"] < 1, "fastpath.hysteresis", fast["hysteresis"], "use a share in (0, 1)")
     for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):
         _require(path, 1 <= fast[key] <= 10_000, f"fastpath.{key}", fast[key], "use 1 to 10000")
+    model = app["model"]
+    _require(path, model["input_recipe"] in INPUT_RECIPES, "model.input_recipe", model["input_recipe"],
+             f"use one of {', '.join(INPUT_RECIPES)}")
+    _require(path, model["kind"] in MODEL_KINDS, "model.kind", model["kind"], f"use one of {', '.join(MODEL_KINDS)}")
+    _require(path, 0.5 <= model["limit_quantile"] < 1, "model.limit_quantile", model["limit_quantile"], "use a share in [0.5, 1)")
+    _require(path, 0 <= model["limit_margin"] <= 5, "model.limit_margin", model["limit_margin"], "use 0 to 5")
     firmware = app["firmware"]
     _require(path, 0 <= firmware["node_id"] <= 65535, "firmware.node_id", firmware["node_id"], "use 0 to 65535")
     _require(path, 100 <= firmware["heartbeat_ms"] <= 3_600_000, "firmware.heartbeat_ms", firmware["heartbeat_ms"],
