@@ -1,0 +1,1 @@
+"""The model: reading, lowering and compiling int8 .tflite models."""
