@@ -94,6 +94,14 @@ def cmd_filter(args) -> int:
     return 0
 
 
+def cmd_infer(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.model.engine.infer import infer
+
+    print(infer(load_board(args.board), Path(args.model), Path(args.input), Path(args.output), args.impl))
+    return 0
+
+
 def cmd_fallback(args) -> int:
     from hostgen.boards import load_board
     from hostgen.recording_commands import fallback_recording, format_fallback
@@ -312,6 +320,14 @@ def _filter_args(parser):
     parser.add_argument("--out", dest="output", required=True, help="filtered int16 .npy to write")
 
 
+def _infer_args(parser):
+    _board(parser)
+    parser.add_argument("--model", required=True, help="int8 .tflite model")
+    parser.add_argument("--in", dest="input", required=True, help="int8 .npy of shape (batch, *model input shape)")
+    parser.add_argument("--out", dest="output", required=True, help="int8 .npy to write: (batch, *model output shape)")
+    parser.add_argument("--impl", choices=("tflm", "ref", "c", "micropython"), default="ref", help="which implementation runs")
+
+
 def _fallback_args(parser):
     _board(parser)
     _app(parser)
@@ -406,6 +422,7 @@ COMMANDS = {
     "calibrate": (cmd_calibrate, _calibrate_args, "derive fallback thresholds and fast-path limits from a machine's recording"),
     "filter": (cmd_filter, _filter_args, "filter a recording with the board's generated FIR"),
     "fallback": (cmd_fallback, _fallback_args, "run the fallback heuristic over a recording, window by window"),
+    "infer": (cmd_infer, _infer_args, "run an int8 model on input tensors: TFLM, the engine's reference, its C or its MicroPython"),
     "parity": (cmd_parity, _parity_args, "compare the reference, C and MicroPython DSP bit for bit"),
     "bench": (cmd_bench, _bench_args, "time the FIR (plain MicroPython, viper, C) and the firmware loop"),
     "flash": (cmd_flash, _flash_args, "put the build's firmware on a board: compiled, copied, verified, soft-reset, checked"),
