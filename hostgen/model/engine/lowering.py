@@ -144,7 +144,9 @@ def lower(info: ModelInfo, name: str) -> Graph:
             f"model {info.path} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; the faultline engine "
             "runs single-input, single-output models: export one input tensor and one output tensor"
         )
-    for op in graph.operators or []:
+    skipped = _shape_arithmetic(reader)
+    operators = [op for index, op in enumerate(graph.operators or []) if index not in skipped]
+    for op in operators:
         op_name = reader.op_names[op.opcodeIndex]
         if op_name not in SUPPORTED_OPS:
             raise HostgenError(
@@ -153,7 +155,7 @@ def lower(info: ModelInfo, name: str) -> Graph:
             )
     tensors: dict[int, Tensor] = {}
     ops = []
-    for op in graph.operators or []:
+    for op in operators:
         lowered = _lower_op(reader, op, reader.op_names[op.opcodeIndex])
         for index in (*lowered.inputs, lowered.output):
             tensors[index] = reader.tensor(index)
@@ -164,6 +166,37 @@ def lower(info: ModelInfo, name: str) -> Graph:
     for op in ops:
         _check_accumulator(info.path, result, op)
     return result
+
+
+def _shape_arithmetic(reader: _Reader) -> set[int]:
+    """Operators that only compute RESHAPE's shape operand (Keras Flatten emits SHAPE, STRIDED_SLICE and PACK).
+
+    The engine takes every shape from the tensors, so these int32 computations are skipped.
+    """
+    operators = reader.graph.operators or []
+    consumers: dict[int, list[tuple[int, int]]] = {}
+    for index, op in enumerate(operators):
+        for position, tensor in enumerate(op.inputs):
+            consumers.setdefault(int(tensor), []).append((index, position))
+    graph_outputs = {int(t) for t in reader.graph.outputs}
+    skipped: set[int] = set()
+
+    def only_shapes(tensor: int) -> bool:
+        uses = consumers.get(tensor, [])
+        return (
+            reader.dtype(tensor) == "INT32" and tensor not in graph_outputs and bool(uses)
+            and all(user in skipped or (reader.op_names[operators[user].opcodeIndex] == "RESHAPE" and position == 1)
+                    for user, position in uses)
+        )
+
+    changed = True
+    while changed:
+        changed = False
+        for index, op in enumerate(operators):
+            if index not in skipped and all(only_shapes(int(t)) for t in op.outputs):
+                skipped.add(index)
+                changed = True
+    return skipped
 
 
 def _options(op):
