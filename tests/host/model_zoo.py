@@ -110,6 +110,70 @@ def autoencoder():
     return model, _representative((32,))
 
 
+def tanh_dense():
+    """TFLM runs int8 TANH; the faultline engine does not (it refuses the model, naming the op)."""
+    keras = _keras()
+    keras.utils.set_random_seed(4)
+    layers = keras.layers
+    return keras.Sequential([keras.Input((16,)), layers.Dense(4, activation="tanh")]), _representative((16,))
+
+
+def two_inputs():
+    keras = _keras()
+    keras.utils.set_random_seed(5)
+    layers = keras.layers
+    a, b = keras.Input((8,)), keras.Input((8,))
+    model = keras.Model([a, b], layers.Dense(2)(layers.Add()([a, b])))
+    data = _representative((8,))
+    return model, [data, data]
+
+
+def two_outputs():
+    keras = _keras()
+    keras.utils.set_random_seed(6)
+    layers = keras.layers
+    inputs = keras.Input((8,))
+    hidden = layers.Dense(4, activation="relu")(inputs)
+    return keras.Model(inputs, [layers.Dense(2)(hidden), layers.Dense(3)(hidden)]), _representative((8,))
+
+
+def _converted(model, representative, int16_activations=False) -> bytes:
+    """Full-integer conversion for models quantize.quantize does not take (several inputs, 16x8 mode)."""
+    tf = quantize.import_tensorflow()
+    samples = representative if isinstance(representative, list) else [representative]
+
+    def representative_dataset():
+        for i in range(32):
+            yield [s[i : i + 1] for s in samples]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    if int16_activations:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int16
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def with_bias(tflite: bytes, value: int) -> bytes:
+    """The model with every int32 bias element set to `value` (to give an accumulator beyond 31 bits)."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        if len(op.inputs) == 3 and op.inputs[2] >= 0:  # CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: the bias
+            tensor = graph.tensors[op.inputs[2]]
+            model.buffers[tensor.buffer].data = np.full(tensor.shape[0], value, np.int32).view(np.uint8)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def append_requantize(tflite: bytes, scale_factor: float) -> bytes:
     """The model with a QUANTIZE (int8 -> int8) op appended, rescaling its output by `scale_factor`."""
     import flatbuffers
@@ -164,6 +228,11 @@ def build_zoo(target: Path) -> dict[str, Path]:
     ]:
         save(name, quantize.quantize(model, data, per_channel=per_channel))
     save("autoencoder_requantized", append_requantize(paths["autoencoder"].read_bytes(), 0.37))
+    save("overflowing_bias", with_bias(paths["conv2d_same_pooled"].read_bytes(), (1 << 31) - 1000))
+    save("tanh_dense", quantize.quantize(*tanh_dense()))
+    save("two_inputs", _converted(*two_inputs()))
+    save("two_outputs", _converted(*two_outputs()))
+    save("int16_dense", _converted(*dense(True), int16_activations=True))
 
     float_model, _ = dense(True)
     save("float_dense", tf.lite.TFLiteConverter.from_keras_model(float_model).convert())

@@ -109,7 +109,7 @@ class _Reader:
         name = self.dtype(index)
         if name != "INT8":
             raise HostgenError(
-                f"model {self.path} has a {name} activation tensor ({self.tensor_name(index)}); the faultline engine runs "
+                f"model {self.path} has an {name} activation tensor ({self.tensor_name(index)}); the faultline engine runs "
                 "int8 activations only: convert with full-integer int8 quantization (no 16x8 mode)"
             )
         if len(scales) != 1:
@@ -141,7 +141,7 @@ def lower(info: ModelInfo, name: str) -> Graph:
     graph = reader.graph
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise HostgenError(
-            f"model {info.path} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; the faultline engine "
+            f"model {info.path} has {len(graph.inputs)} input(s) and {len(graph.outputs)} output(s); the faultline engine "
             "runs single-input, single-output models: export one input tensor and one output tensor"
         )
     skipped = _shape_arithmetic(reader)
