@@ -98,6 +98,23 @@ def detect_kind(graph: Graph) -> str:
     return "tensor"
 
 
+def scores(compiled: CompiledModel, inputs: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The module's scores() on host: (scores (n, k), best (n,)) from int8 input and output tensors.
+
+    classifier: k = classes, Q8 probabilities, best = the first argmax; reconstruction: k = 1, the sum of
+    squared differences between OUTPUT mapped into the input's quantization and INPUT; tensor: the outputs.
+    """
+    score_map = np.array(_score_map(compiled.graph, compiled.kind), np.int64)
+    x = inputs.reshape(len(inputs), -1).astype(np.int64)
+    y = outputs.reshape(len(outputs), -1).astype(np.int64)
+    if compiled.kind == "classifier":
+        values = score_map[y + 128]
+        return values, values.argmax(axis=1)
+    if compiled.kind == "reconstruction":
+        return ((score_map[y + 128] - x) ** 2).sum(axis=1, keepdims=True), np.zeros(len(y), np.int64)
+    return y, np.zeros(len(y), np.int64)
+
+
 def _score_map(graph: Graph, kind: str) -> list[int]:
     """Per output int8 value: its class probability in Q8 (classifier) or its value in the input's quantization."""
     q = np.arange(-128, 128, dtype=np.float64)
