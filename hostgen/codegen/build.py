@@ -17,8 +17,8 @@ from hostgen import __version__
 from hostgen.codegen.dsp_files import render_dsp_files
 from hostgen.codegen.model_files import render_model_files
 from hostgen.codegen.render import check_identifier, display_path, file_sha256
-from hostgen.codegen.tier2_files import compile_tier2
 from hostgen.codegen.report import render_report
+from hostgen.codegen.tier2_files import compile_tier2
 from hostgen.config.board import Board, load_board
 from hostgen.dsp.plan import plan_dsp
 from hostgen.errors import HostgenError

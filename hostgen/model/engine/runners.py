@@ -1,0 +1,123 @@
+"""Run a compiled model in each implementation on int8 tensors, batch first:
+tflm (the truth), ref (numpy), c (gcc), micropython (the unix port, heap limited to the board's figure).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hostgen.board.image import compile_mpy
+from hostgen.errors import HostgenError
+from hostgen.model.engine import reference, tflm
+from hostgen.model.engine.generate import CompiledModel, render_harness
+from hostgen.model.tflite import ModelInfo
+from hostgen.util.tools import micropython_executable
+
+IMPLEMENTATIONS = ("tflm", "ref", "c", "micropython")
+UNIX_PORT_ARCH = "x64"
+RUNNER = Path(__file__).resolve().parents[2] / "mpy" / "engine_runner.py"
+C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+UBSAN_32_FLAGS = ["-std=c99", "-m32", "-O1", "-fsanitize=undefined", "-fno-sanitize-recover", "-Wall", "-Wextra", "-Werror"]
+
+
+class EngineRunner:
+    """One compiled model's files in a work directory, run on demand."""
+
+    def __init__(self, model: ModelInfo, compiled: CompiledModel, heap_bytes: int, command: str = "hostgen infer"):
+        self.model = model
+        self.compiled = compiled
+        self.heap_bytes = heap_bytes
+        self.workdir = Path(tempfile.mkdtemp(prefix="faultline-engine-"))
+        for name, data in compiled.files.items():
+            if not name.endswith(".py"):
+                (self.workdir / name).write_bytes(data)
+        for name, data in compile_mpy({f"{self.module}.py": compiled.files[f"{self.module}.py"]}, UNIX_PORT_ARCH).items():
+            (self.workdir / name).write_bytes(data)  # as flashed: a board never compiles the source
+        (self.workdir / "engine_harness.c").write_bytes(render_harness(compiled, command))
+        self._binaries: dict[tuple[str, ...], Path] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def module(self) -> str:
+        return f"model_{self.compiled.name}"
+
+    @property
+    def sources(self) -> list[Path]:
+        return [self.workdir / "engine_harness.c", self.workdir / f"{self.module}.c"]
+
+    def c_binary(self, flags: list[str] = C_FLAGS) -> Path:
+        key = tuple(flags)
+        if key not in self._binaries:
+            binary = self.workdir / f"harness{len(self._binaries)}"
+            result = subprocess.run(["gcc", *flags, "-I", str(self.workdir), *map(str, self.sources), "-o", str(binary)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.splitlines() or ["?"]
+                raise HostgenError(f"the generated C does not compile with gcc {' '.join(flags)}: {errors[0].strip()}")
+            self._binaries[key] = binary
+        return self._binaries[key]
+
+    def micropython(self, *args: str, timeout: float = 1800) -> str:
+        command = [micropython_executable(), "-X", f"heapsize={self.heap_bytes}", str(RUNNER), str(self.workdir), self.module, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise HostgenError(f"MicroPython ({self.heap_bytes}-byte heap) failed on {self.module}: {detail[-1] if detail else result.returncode}")
+        return result.stdout
+
+    def run(self, implementation: str, x: np.ndarray, sliced: bool = False, c_flags: list[str] = C_FLAGS) -> np.ndarray:
+        """int8 (batch, *input shape) -> int8 (batch, *output shape)."""
+        x = np.ascontiguousarray(x, np.int8)
+        shape = (len(x), *self.compiled.graph.output_tensor.shape)
+        if implementation == "tflm":
+            return tflm.run(self.model, x)
+        if implementation == "ref":
+            return reference.run(self.compiled.graph, x)
+        in_path, out_path = self.workdir / "in.i8", self.workdir / "out.i8"
+        x.tofile(in_path)
+        extra = ["sliced"] if sliced else []
+        if implementation == "c":
+            subprocess.run([str(self.c_binary(c_flags)), "run", str(in_path), str(out_path), *extra], check=True)
+        elif implementation == "micropython":
+            self.micropython("run", str(in_path), str(out_path), *extra)
+        else:
+            raise ValueError(implementation)
+        return np.fromfile(out_path, np.int8).reshape(shape)
+
+    def classify(self, implementation: str, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """int16 windows (n, window * channels) -> (input tensors int8, scores int32, best int32) via prepare/scores."""
+        windows = np.ascontiguousarray(windows, np.int16)
+        size, outputs = self.compiled.plan.input_bytes, self.compiled.plan.output_bytes
+        in_path, out_path = self.workdir / "windows.i16", self.workdir / "classified.bin"
+        windows.tofile(in_path)
+        if implementation == "c":
+            subprocess.run([str(self.c_binary()), "classify", str(in_path), str(out_path)], check=True)
+        else:
+            self.micropython("classify", str(in_path), str(out_path))
+        record = np.dtype([("input", np.int8, size), ("scores", "<i4", outputs), ("best", "<i4")])
+        rows = np.fromfile(out_path, record)
+        return rows["input"], rows["scores"], rows["best"]
+
+    def allocated_bytes(self, inferences: int) -> tuple[int, int, int]:
+        """gc.mem_alloc() growth over `inferences` runs each of invoke, begin/step and classify."""
+        return tuple(int(v) for v in self.micropython("allocation", str(inferences)).split())
+
+    def micropython_ms(self, inferences: int) -> float:
+        return float(self.micropython("bench", str(inferences)))
+
+    def c_ms(self, inferences: int) -> float:
+        result = subprocess.run([str(self.c_binary()), "bench", str(inferences)], capture_output=True, text=True, check=True)
+        return float(result.stdout)

@@ -1,0 +1,170 @@
+"""The faultline engine: four implementations (TFLM, numpy reference, C, MicroPython) agree on every
+output byte, on the reference model and every zoo model; slices equal whole runs; the input recipe
+and scores agree between host and board; the MicroPython module allocates nothing per inference;
+bad models and bad tensors are one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_inputs import first_difference, open_engine, parity_sets, random_tensors
+from helpers import run_hostgen
+
+from hostgen.config.board import load_board
+from hostgen.dsp.runners import unix_heap_bytes
+
+HEAP = unix_heap_bytes(load_board("stm32f4"))
+ZOO_ENGINE_MODELS = ("dense_per_channel", "dense_per_tensor", "conv2d_depthwise", "conv2d_same_pooled", "residual_logistic",
+                     "autoencoder", "autoencoder_requantized", "wide_activations", "large_weights")
+# 300 KB of weights fit no board's MicroPython heap (gen refuses them there); the parity run proves the arithmetic.
+HEAP_FOR = {"large_weights": 2 * 1024 * 1024}
+REFUSED = {
+    "tanh_dense": "uses TANH, which the faultline engine cannot run on stock MicroPython",
+    "two_inputs": "has 2 input(s) and 1 output(s)",
+    "two_outputs": "has 1 input(s) and 2 output(s)",
+    "int16_dense": "has an INT16 activation tensor",
+    "overflowing_bias": "beyond 31 bits",
+    "float_dense": "is not int8",
+}
+
+
+def _four_way(runner) -> None:
+    failures = []
+    for set_name, x in parity_sets(runner.compiled).items():
+        truth = runner.run("tflm", x)
+        for implementation in ("ref", "c", "micropython"):
+            difference = first_difference(truth, runner.run(implementation, x))
+            if difference:
+                failures.append(f"{runner.compiled.name} {implementation} vs TFLM on {set_name}: {difference}")
+    assert not failures, "\n".join(failures)
+
+
+def _sliced_equals_whole(runner) -> None:
+    x = random_tensors(runner.compiled.graph.input_tensor.size, 300, seed=9).reshape(300, *runner.compiled.graph.input_tensor.shape)
+    whole = runner.run("c", x)
+    for implementation in ("c", "micropython"):
+        difference = first_difference(whole, runner.run(implementation, x, sliced=True))
+        assert difference is None, f"{implementation} begin()/step() differs from invoke(): {difference}"
+
+
+@pytest.fixture(scope="module")
+def reference_engine(reference_tflite):
+    with open_engine(reference_tflite, HEAP) as runner:
+        yield runner
+
+
+@pytest.mark.slow
+def test_reference_model_four_way_parity(reference_engine):
+    _four_way(reference_engine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO_ENGINE_MODELS)
+def test_zoo_model_four_way_parity(zoo, name):
+    with open_engine(zoo[name], HEAP_FOR.get(name, HEAP)) as runner:
+        _four_way(runner)
+        _sliced_equals_whole(runner)
+
+
+@pytest.mark.slow
+def test_zoo_covers_every_engine_op(zoo):
+    from hostgen.model.engine.lowering import SUPPORTED_OPS
+    from hostgen.model.tflite import load_model
+
+    used = {op for name in ZOO_ENGINE_MODELS for op in load_model(zoo[name]).ops}
+    assert set(SUPPORTED_OPS) - used <= {"SQUEEZE"}, set(SUPPORTED_OPS) - used  # Keras emits RESHAPE where SQUEEZE would do
+
+
+@pytest.mark.slow
+def test_sliced_run_equals_whole_run(reference_engine):
+    _sliced_equals_whole(reference_engine)
+
+
+@pytest.mark.slow
+def test_micropython_allocates_nothing_per_inference(reference_engine):
+    invoke, sliced, classify = reference_engine.allocated_bytes(1000)
+    assert (invoke, sliced, classify) == (0, 0, 0), f"gc.mem_alloc() grew by {invoke} (invoke), {sliced} (begin/step), {classify} (classify) over 1,000 each"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["reference", "autoencoder", "conv2d_same_pooled"])
+def test_recipe_and_scores_agree_between_host_and_board(reference_engine, zoo, source):
+    """prepare() + invoke() + scores() on the board (C and viper) against the recipe's numpy definition."""
+    from hostgen.data import synthetic as dataset
+    from hostgen.model.engine import reference
+    from hostgen.model.engine.generate import scores
+
+    runner = reference_engine if source == "reference" else open_engine(zoo[source], HEAP)
+    compiled = runner.compiled
+    windows, _ = dataset.make_windows(11, 400 * compiled.recipe.channels, window=compiled.recipe.window)
+    counts = windows.reshape(400, compiled.recipe.channels, -1).transpose(0, 2, 1).reshape(400, -1)
+    counts[:8] = np.array([32767, -32768] * (counts.shape[1] // 2), np.int16)[: counts.shape[1]]  # full scale, largest mean swings
+    counts[8] = -32768
+    prepared = compiled.recipe.prepare(counts)
+    expected_scores, expected_best = scores(compiled, prepared, reference.run(compiled.graph, prepared.reshape(len(prepared), *compiled.graph.input_tensor.shape)))
+    width = expected_scores.shape[1]
+    for implementation in ("c", "micropython"):
+        inputs, got_scores, got_best = runner.classify(implementation, counts)
+        assert first_difference(prepared, inputs) is None, f"{implementation} prepare(): {first_difference(prepared, inputs)}"
+        assert np.array_equal(expected_scores, got_scores[:, :width]), f"{implementation} scores differ"
+        assert np.array_equal(expected_best, got_best), f"{implementation} best class differs"
+    if runner is not reference_engine:
+        runner.close()
+
+
+def test_reference_recipe_matches_the_training_input(reference_tflite):
+    """The integer recipe is the reference model's float input (mean removed, /32768) to within one step."""
+    from hostgen.data import synthetic as dataset
+    from hostgen.model.engine.lowering import lower
+    from hostgen.model.engine.recipe import make_recipe
+    from hostgen.model.tflite import load_model
+    from hostgen.model.tflm_run import quantize_input
+
+    graph = lower(load_model(reference_tflite), "faultline")
+    recipe = make_recipe("centred_full_scale", graph.input_tensor)
+    windows, _ = dataset.make_windows(5, 200)
+    tensor = graph.input_tensor
+    expected = np.stack([quantize_input(x, tensor.scale, tensor.zero_point) for x in dataset.model_input(windows)]).reshape(200, -1)
+    got = recipe.prepare(windows)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert np.mean(got == expected) > 0.97  # the integer mean drops the fraction of a count: rare one-step flips
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_engine_refuses_what_it_cannot_run_exactly(zoo, name, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 4), np.int8))
+    result = run_hostgen("infer", "--board", "stm32f4", "--model", str(zoo[name]), "--in", str(x), "--out", str(tmp_path / "y.npy"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("hostgen: ") and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert REFUSED[name] in result.stderr
+
+
+@pytest.mark.parametrize("array, problem", [
+    (np.zeros((2, 1, 256, 1), np.float32), "holds float32 values"),
+    (np.zeros((2, 256), np.int8), "has shape (2, 256)"),
+    (np.zeros((1, 256, 1), np.int8), "has shape (1, 256, 1)"),
+])
+def test_infer_rejects_bad_tensors(reference_tflite, tmp_path, array, problem):
+    np.save(tmp_path / "x.npy", array)
+    result = run_hostgen("infer", "--board", "stm32f4", "--model", str(reference_tflite), "--in", str(tmp_path / "x.npy"),
+                         "--out", str(tmp_path / "y.npy"), "--impl", "ref")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and problem in result.stderr and "(batch, 1, 256, 1)" in result.stderr
+    assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.parametrize("implementation", ["tflm", "ref", "c", "micropython"])
+def test_infer_writes_the_output_tensors(reference_tflite, tmp_path, implementation):
+    x = random_tensors(256, 40, seed=3).reshape(40, 1, 256, 1)
+    np.save(tmp_path / "x.npy", x)
+    result = run_hostgen("infer", "--board", "stm32f4", "--model", str(reference_tflite), "--in", str(tmp_path / "x.npy"),
+                         "--out", str(tmp_path / "y.npy"), "--impl", implementation)
+    assert result.returncode == 0, result.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.int8 and y.shape == (40, 1, 2)
+    from hostgen.model.engine import tflm
+    from hostgen.model.tflite import load_model
+
+    assert first_difference(tflm.run(load_model(reference_tflite), x), y) is None
