@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hostgen import __version__
 from hostgen.board.flashers import flasher_of
-from hostgen.board.image import compile_mpy, firmware_sources, generated_modules
+from hostgen.board.image import build_firmware, compile_mpy
 from hostgen.board.link import BANNER, ReplSession, find_port
 from hostgen.codegen.build import current_build
 from hostgen.config.board import Board
@@ -60,8 +60,7 @@ def write_base_firmware(board: Board, image: Path, port: str | None, dry_run: bo
 # -- the faultline files -------------------------------------------------------------------------
 
 def image_files(build: Path, arch: str) -> dict[str, bytes]:
-    built = {path.name: path.read_bytes() for path in build.glob("*.py")}
-    return compile_mpy(firmware_sources() | generated_modules(built), arch)
+    return compile_mpy(build_firmware(build), arch)
 
 
 def board_arch(board: Board, identity: dict, log) -> str:

@@ -28,6 +28,11 @@ def firmware_files(board: Board, app_path: str | None, command: str) -> dict[str
     return firmware_sources() | generated_modules(render_dsp_files(plan_dsp(board, app_path), command))
 
 
+def build_firmware(build: Path) -> dict[str, bytes]:
+    """Every .py file the board runs from a generated build: the firmware sources and the build's modules."""
+    return firmware_sources() | {path.name: path.read_bytes() for path in sorted(build.glob("*.py"))}
+
+
 SOURCE_ONLY = ("main.py", "boot.py")  # run by name at boot: stay as source
 
 

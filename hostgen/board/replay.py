@@ -25,14 +25,17 @@ RUNNER = MPY_DIR / "replay.py"
 class FirmwareWorkspace:
     """A board's firmware compiled for the unix port (code/), and a filesystem to run it in (fs/)."""
 
-    def __init__(self, board: Board, app_path: str | None = None, extra_files: dict[str, bytes] | None = None):
+    def __init__(self, board: Board, app_path: str | None = None, extra_files: dict[str, bytes] | None = None,
+                 modules: dict[str, bytes] | None = None):
         self.board = board
         self.root = Path(tempfile.mkdtemp(prefix="faultline-fw-"))
         self.code = self.root / "code"
         self.fs = self.root / "fs"
         self.code.mkdir()
         self.fs.mkdir()
-        sources = firmware_files(board, app_path, f"hostgen replay --board {board.name}") | (extra_files or {})
+        if modules is None:
+            modules = firmware_files(board, app_path, f"hostgen replay --board {board.name}")
+        sources = modules | (extra_files or {})
         for name, data in compile_mpy(sources, UNIX_PORT_ARCH).items():
             (self.code / name).write_bytes(data)
         self.heap_bytes = unix_heap_bytes(board)
@@ -74,9 +77,13 @@ class ReplayResult:
 
 
 def replay(board: Board, recording: np.ndarray, app_path: str | None = None, heap_bytes: int | None = None,
-           config_json: str | None = None, extra_files: dict[str, bytes] | None = None) -> ReplayResult:
-    """Run the firmware over `recording` ((samples, channels) int16) as fast as the VM goes."""
-    with FirmwareWorkspace(board, app_path, extra_files) as workspace:
+           config_json: str | None = None, extra_files: dict[str, bytes] | None = None,
+           modules: dict[str, bytes] | None = None) -> ReplayResult:
+    """Run the firmware over `recording` ((samples, channels) int16) as fast as the VM goes.
+
+    `modules`: the firmware to run (e.g. a build's, with its model); default: the app's tier-1 firmware.
+    """
+    with FirmwareWorkspace(board, app_path, extra_files, modules) as workspace:
         if config_json is not None:
             (workspace.fs / "config.json").write_text(config_json)
         scenario = workspace.root / "scenario.i16"

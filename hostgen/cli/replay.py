@@ -20,22 +20,23 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from hostgen.codegen.build import app_config_for
     from hostgen.config.board import load_board
 
     board = load_board(args.board)
-    app = app_config_for(board, args.app, arguments.log)
-    print(replay_recording(board, Path(args.data), args.rate, app, args.json, arguments.log))
+    print(replay_recording(board, Path(args.data), args.rate, args.app, args.json, arguments.log))
     return 0
 
 
 def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log) -> str:
+    from hostgen.board.image import build_firmware
     from hostgen.board.replay import replay
     from hostgen.board.stream import packet_line
+    from hostgen.codegen.build import build_with_app, recorded_request
     from hostgen.data.recordings import load_recording
     from hostgen.dsp.plan import plan_dsp
 
-    plan = plan_dsp(board, app_path)
+    build = build_with_app(board, app_path, log)
+    plan = plan_dsp(board, recorded_request(build).app)
     sampling = plan.app["sampling"]
     recording = load_recording(data, sampling["channels"])
     if rate_hz is not None and rate_hz != sampling["rate_hz"]:
@@ -43,7 +44,7 @@ def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | Non
             f"--rate {rate_hz} Hz, but {board.name}'s build samples at {sampling['rate_hz']} Hz; "
             f"resample the recording or calibrate with --rate {rate_hz}"
         )
-    result = replay(board, recording, app_path)
+    result = replay(board, recording, modules=build_firmware(build))
     if result.heap_bytes != board["micropython"]["heap_bytes"]:
         log(f"{board.name}'s heap figure is {board['micropython']['heap_bytes']} bytes (a 32-bit estimate); the 64-bit "
             f"unix port needs {result.heap_bytes} for the same firmware, so this run uses that")

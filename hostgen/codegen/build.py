@@ -148,6 +148,15 @@ def current_build(board: Board, log) -> Path:
     return out
 
 
+def build_with_app(board: Board, app_arg: str | None, log) -> Path:
+    """The board's build, up to date, made with `app_arg` when one is given (regenerated if it had another)."""
+    out = current_build(board, log)
+    if app_arg is not None and recorded_request(out).app != str(Path(app_arg).resolve()):
+        log(f"regenerating {out} with app config {app_arg}")
+        regenerate(out, log, app=str(Path(app_arg).resolve()))
+    return out
+
+
 def require_build(out: Path, board: Board) -> dict:
     """The build record of `out`, which must hold a build for `board`."""
     if not (out / RECORD).is_file():

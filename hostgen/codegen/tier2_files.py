@@ -30,10 +30,13 @@ def compile_tier2(model: ModelInfo, name: str, app: dict, command: str) -> Tier2
     from hostgen.model.engine.generate import compile_model
     from hostgen.model.engine.lowering import UnsupportedOp
 
+    from hostgen.model.engine.lowering import lower
+
     settings = app["model"]
     kind = None if settings["kind"] == "auto" else settings["kind"]
     try:
-        compiled = compile_model(model, name, command, settings["input_recipe"], kind)
+        macs = lower(model, name).macs
+        compiled = compile_model(model, name, command, settings["input_recipe"], kind, slice_macs(macs, app))
     except UnsupportedOp as exc:
         return Tier2(None, str(exc), "", {}, {"engine": "off", "reason": str(exc)})
     _check_window(model, compiled.recipe, app)
@@ -46,6 +49,23 @@ def compile_tier2(model: ModelInfo, name: str, app: dict, command: str) -> Tier2
     module = f"model_{name}"
     figures = {"engine": "on", "module": module, **compiled.figures}
     return Tier2(module, f"model {name} ({compiled.kind})", compiled.kind, compiled.files, figures)
+
+
+def slice_macs(macs: int, app: dict) -> int:
+    """Multiply-accumulates per slice, so that an inference ends within a stride at one slice per block.
+
+    The firmware runs a slice after each block but the one that completes the windows; a margin of
+    one more block leaves room for a window's work to fall late without the model falling behind.
+    """
+    sampling = app["sampling"]
+    slices = sampling["stride_samples"] // sampling["block_samples"] - 2
+    if slices < 1:
+        raise HostgenError(
+            f"a stride of {sampling['stride_samples']} samples is {slices + 2} block(s): too short to run a model in slices "
+            "between blocks; use a stride of at least 3 blocks"
+        )
+    per_slice = -(-macs // slices)
+    return per_slice
 
 
 def _check_window(model: ModelInfo, recipe, app: dict) -> None:

@@ -50,7 +50,7 @@ class CompiledModel:
 
 
 def compile_model(model: ModelInfo, name: str, command: str, recipe_name: str = "centred_full_scale",
-                  kind: str | None = None) -> CompiledModel:
+                  kind: str | None = None, slice_macs: int = SLICE_MACS) -> CompiledModel:
     check_identifier(name)
     graph = lower(model, name)
     plan = plan_memory(graph)
@@ -68,7 +68,7 @@ def compile_model(model: ModelInfo, name: str, command: str, recipe_name: str = 
         "name": name, "NAME": name.upper(), "sha256": model.sha256, "tflm_version": TFLM_VERSION,
         "input_shape": tuple(graph.input_tensor.shape), "output_shape": tuple(graph.output_tensor.shape),
         "kind": kind, "classes": graph.output_tensor.size if kind == "classifier" else 0,
-        "slice_macs": SLICE_MACS, "plan": plan, "ops": ops, "macs": graph.macs, "weight_bytes": weight_bytes,
+        "slice_macs": slice_macs, "plan": plan, "ops": ops, "macs": graph.macs, "weight_bytes": weight_bytes,
         "recipe": {
             "name": recipe.name, "window": recipe.window, "channels": recipe.channels, "centred": recipe.centred,
             "zero_point": recipe.zero_point, "constants_c": ", ".join(map(str, recipe.record)),

@@ -28,9 +28,9 @@ ACCUMULATOR_LIMIT = 1 << 31
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
 
-
 class UnsupportedOp(HostgenError):
     """The model uses an op the engine cannot run: the build keeps its TFLM arrays and the fallback decides."""
+
 
 @dataclass(frozen=True)
 class Tensor:
