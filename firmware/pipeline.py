@@ -346,6 +346,13 @@ class Pipeline:
         if s[_WINDOWS] >= cfg.SUMMARY_WINDOWS:
             self.flush_summary(channel)
 
+    def flush(self):
+        """At the end of a recording: let tier 2 finish the windows it holds, then send every summary."""
+        while self.tier2_channel != NO_CHANNEL:
+            self._tier2_step()
+        for channel in self.channels:
+            self.flush_summary(channel)
+
     def flush_summary(self, channel):
         s = channel.summary
         if s[_WINDOWS]:

@@ -144,7 +144,8 @@ def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
         tier = TIERS[f["tier"]] if f["tier"] < len(TIERS) else f"tier {f['tier']}"
         decision = DECISIONS[f["decision"]] if f["decision"] < len(DECISIONS) else f["decision"]
         rule = "-" if f["rule"] < 0 else (rule_names[f["rule"]] if rule_names and f["rule"] < len(rule_names) else f"#{f['rule']}")
-        return (f"window ch{f['channel']} from sample {f['start_sample']}: {decision.upper()} by {tier}, rule {rule}, "
+        by = f"{tier} ({f['confidence_q8'] / 256:.0%} sure)" if tier == "model" else tier
+        return (f"window ch{f['channel']} from sample {f['start_sample']}: {decision.upper()} by {by}, rule {rule}, "
                 f"score {f['score_q8'] / 256:.2f}, rms {f['rms']}, peak {f['peak']}, kurtosis {f['kurtosis_q8'] / 256:.1f}")
     if packet.kind == "SUMMARY":
         return (f"summary ch{f['channel']}: {f['windows']} normal windows, samples {f['first_sample']}..{f['last_sample']}, "
@@ -152,7 +153,8 @@ def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
     if packet.kind == "HEARTBEAT":
         return (f"heartbeat up {f['uptime_ms'] / 1000:.1f} s, loop p50/p99/max {f['loop_p50_us']}/{f['loop_p99_us']}/"
                 f"{f['loop_max_us']} us, heap free {f['heap_free']}, overruns {f['overruns']}, sent {f['sent']}, "
-                f"dropped {f['dropped']}, tier-2 errors {f['tier2_errors']}, flags {f['flags']:#x}")
+                f"dropped {f['dropped']}, model decided {f['model_decisions']} (unsure {f['model_unsure']}, late {f['model_late']}, "
+                f"errors {f['tier2_errors']}), flags {f['flags']:#x}")
     source = CONFIG_SOURCE_TEXTS[f["config_source"]] if f["config_source"] < len(CONFIG_SOURCE_TEXTS) else f["config_source"]
     return (f"boot faultline {f['major']}.{f['minor']}.{f['patch']}, {f['channels']} ch at {f['rate_hz']} Hz, "
             f"window {f['window']}/{f['stride']}, tier 2 {'model' if f['tier2'] else 'fallback'}, settings: {source}")

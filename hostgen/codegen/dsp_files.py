@@ -12,6 +12,7 @@ from hostgen.dsp import fastpath
 from hostgen.dsp.features import FEATURES, rules_for
 from hostgen.dsp.fir import response_plot
 from hostgen.dsp.plan import DspPlan, build_config, config_digest
+from hostgen.model.tier2 import min_confidence_q8
 
 COEFFICIENTS_PER_ROW = 10
 
@@ -45,7 +46,7 @@ def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> di
         "fast": config["fastpath"],
         "digest": config_digest(config),
         "hysteresis_permille": fastpath.hysteresis_permille(plan.app["fastpath"]["hysteresis"]),
-        "min_confidence_q8": round(plan.app["firmware"]["min_confidence"] * 256),
+        "min_confidence_q8": min_confidence_q8(plan.app),
         "io": io,
         "adc_pins": io["adc_pins"][: plan.app["sampling"]["channels"]],
         "pin_or_none": lambda value, none: "None" if value == none else f'"{value}"',

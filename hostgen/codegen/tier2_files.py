@@ -28,9 +28,7 @@ NO_TIER2 = Tier2(None, "this build has no tier-2 model", "", {}, {"engine": "off
 
 def compile_tier2(model: ModelInfo, name: str, app: dict, command: str) -> Tier2:
     from hostgen.model.engine.generate import compile_model
-    from hostgen.model.engine.lowering import UnsupportedOp
-
-    from hostgen.model.engine.lowering import lower
+    from hostgen.model.engine.lowering import UnsupportedOp, lower
 
     settings = app["model"]
     kind = None if settings["kind"] == "auto" else settings["kind"]

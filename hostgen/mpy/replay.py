@@ -16,8 +16,7 @@ while faultline.service():
     used = gc.mem_alloc()
     if used > peak:
         peak = used
-for channel in running.channels:
-    running.flush_summary(channel)
+running.flush()
 running.heartbeat()
 import faultline_config  # noqa: E402
 

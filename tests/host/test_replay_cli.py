@@ -27,7 +27,7 @@ def test_replay_prints_packets_and_figures(recording):
     result = run_hostgen("replay", "--board", "esp32", "--data", recording)
     assert result.returncode == 0, result.stderr
     assert "boot faultline 0.1.0" in result.stdout and "fast path peak RAISED" in result.stdout
-    assert "FAULT by fallback, rule" in result.stdout and "B/s raw" in result.stdout
+    assert "FAULT by model (" in result.stdout and "B/s raw" in result.stdout, "tier 2 runs the build's model"
 
 
 def test_replay_json_lines(recording):
