@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hostgen.cli import arguments
 
 SUMMARY = "generate model arrays, op list, DSP, firmware config and linker fragments into build/<board>/"
@@ -18,12 +20,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from hostgen.cli.size import format_report
+    from hostgen.cli.size import format_report, format_tier2
     from hostgen.codegen.build import BuildRequest, generate
 
     request = BuildRequest(board=args.board, model=args.model, representative=args.representative,
                            float_model=args.float_model, name=args.name, fraction=args.fraction, app=args.app, out=args.out)
     report, files, out = generate(request, arguments.log)
     print(format_report(report))
+    print(format_tier2(json.loads(files["build.json"])["tier2"]))
     print(f"wrote {len(files)} files to {out}")
     return 0

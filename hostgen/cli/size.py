@@ -17,17 +17,43 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from hostgen.codegen.build import app_config_for
+    from hostgen.codegen.tier2_files import compile_tier2
+    from hostgen.config.app import load_app
     from hostgen.config.board import load_board
+    from hostgen.errors import HostgenError
     from hostgen.model.budget import require_fit, size_report
     from hostgen.model.source import resolve_model
 
     board = load_board(args.board)
-    model, _ = resolve_model(args.model, args.representative, arguments.log)
+    model, name = resolve_model(args.model, args.representative, arguments.log)
     report = size_report(board, model, args.fraction)
-    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+    refusal = None
+    try:
+        app = load_app(app_config_for(board, None, arguments.log))
+        tier2 = compile_tier2(model, name, board, app, "hostgen size", chosen=args.model is not None).figures
+    except HostgenError as exc:
+        refusal, tier2 = exc, {"engine": "refused", "reason": str(exc)}
+    figures = {**report.as_dict(), "tier2": tier2}
+    print(json.dumps(figures, indent=2) if args.json else format_report(report) + "\n" + format_tier2(tier2))
     sys.stdout.flush()
     require_fit(report)
+    if refusal is not None:
+        raise refusal
     return 0
+
+
+def format_tier2(tier2: dict) -> str:
+    from hostgen.codegen.tier2_files import FIRMWARE_HEAP_32BIT
+
+    if tier2["engine"] != "on":
+        return f"tier 2   off: {tier2['reason']}"
+    return "\n".join([
+        f"tier 2   {tier2['module']} ({tier2['kind']}): activations {tier2['engine_activation_bytes']:,} bytes, weights "
+        f"{tier2['engine_weight_bytes']:,} bytes, {tier2['engine_macs']:,} MACs, .mpy {tier2['mpy_bytes']:,} bytes ({tier2['mpy_arch']})",
+        f"heap     about {tier2['firmware_heap_32bit_bytes']:,} of {tier2['board_heap_bytes']:,} bytes on a 32-bit board "
+        f"(firmware {FIRMWARE_HEAP_32BIT:,} measured + model {tier2['model_heap_32bit_bytes']:,} counted)",
+    ])
 
 
 def format_report(report) -> str:

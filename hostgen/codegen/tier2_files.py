@@ -8,10 +8,17 @@ tensors the engine refuses, stops the build.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import ModelInfo
+
+GC_BLOCK_32 = 16  # bytes per GC block on a 32-bit MicroPython (4 words)
+OBJECT_32 = 16  # a bytes or bytearray object's own block on 32 bits: type, length, hash or flags, data pointer
+# The firmware with diag and selftest, without a model, measured on a 32-bit MicroPython (v1.28 unix port,
+# armhf, run under qemu-arm; DESIGN.md's facts of 2026-12): the base the model's 32-bit figure is added to.
+FIRMWARE_HEAP_32BIT = 43_008
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,9 @@ class Tier2:
 NO_TIER2 = Tier2(None, "this build has no tier-2 model", "", {}, {"engine": "off"})
 
 
-def compile_tier2(model: ModelInfo, name: str, app: dict, command: str) -> Tier2:
+def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str, chosen: bool = True) -> Tier2:
+    """The model compiled for the board; `chosen`: the user gave it, so a model that cannot fit is an error
+    (the reference model that does not fit a board leaves tier 2 off, with the reason, instead)."""
     from hostgen.model.engine.generate import compile_model
     from hostgen.model.engine.lowering import UnsupportedOp, lower
 
@@ -45,8 +54,50 @@ def compile_tier2(model: ModelInfo, name: str, app: dict, command: str) -> Tier2
             "output or train an autoencoder"
         )
     module = f"model_{name}"
-    figures = {"engine": "on", "module": module, **compiled.figures}
+    figures = {"engine": "on", "module": module, **compiled.figures, **_heap_figures(compiled, module, board, app)}
+    if figures["firmware_heap_32bit_bytes"] > board["micropython"]["heap_bytes"]:
+        too_big = (
+            f"with model {model.path.name} the firmware needs about {figures['firmware_heap_32bit_bytes']:,} bytes of "
+            f"MicroPython heap on a 32-bit board ({FIRMWARE_HEAP_32BIT:,} for the firmware + {figures['model_heap_32bit_bytes']:,} "
+            f"for the model: {figures['mpy_bytes']:,} of .mpy, {compiled.plan.activation_bytes:,} of activations), but "
+            f"{board.name} has {board['micropython']['heap_bytes']:,}: use a smaller model or a board with more RAM"
+        )
+        if chosen:
+            raise HostgenError(too_big)
+        return Tier2(None, too_big, "", {}, {**figures, "engine": "off", "reason": too_big})
     return Tier2(module, f"model {name} ({compiled.kind})", compiled.kind, compiled.files, figures)
+
+
+def _block_32(payload: int) -> int:
+    return OBJECT_32 + -(-payload // GC_BLOCK_32) * GC_BLOCK_32
+
+
+def _heap_figures(compiled, module: str, board, app: dict) -> dict:
+    """The model's MicroPython heap on a 32-bit board, counted, not measured on the 64-bit unix port.
+
+    A board loads the module's .mpy (for its arch) into the heap: its code and its weight constants, each
+    constant a bytes object of its own; at import the module allocates its input, output, arena and slice
+    cursor; the pipeline holds a window per channel for the model and its scores. Every object and buffer
+    is sized for 32 bits: a 16-byte object plus its payload in 16-byte GC blocks.
+    """
+    from hostgen.board.image import compile_mpy
+
+    source = compiled.files[f"{module}.py"]
+    mpy = compile_mpy({f"{module}.py": source}, board["core"]["mpy_cross_arch"])[f"{module}.mpy"]
+    constants = len(re.findall(rb"^_[A-Z]+\d+ = ", source, re.M))
+    plan = compiled.plan
+    runtime = sum(_block_32(n) for n in (plan.input_bytes, plan.output_bytes, max(plan.arena_bytes, 1), 8))
+    sampling = app["sampling"]
+    windows = sampling["channels"] * 2 * _block_32(2 * sampling["window_samples"])  # raw history + held window
+    scores = _block_32(4 * max(compiled.classes, 1))
+    model_heap = len(mpy) + constants * GC_BLOCK_32 + runtime + windows + scores
+    return {
+        "mpy_arch": board["core"]["mpy_cross_arch"],
+        "mpy_bytes": len(mpy),
+        "model_heap_32bit_bytes": model_heap,
+        "firmware_heap_32bit_bytes": FIRMWARE_HEAP_32BIT + model_heap,
+        "board_heap_bytes": board["micropython"]["heap_bytes"],
+    }
 
 
 def slice_macs(macs: int, app: dict) -> int:
