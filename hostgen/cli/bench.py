@@ -1,10 +1,14 @@
 """`hostgen bench`: figures, not assertions, each set measured in one run on this host.
 
-The FIR per sample as plain MicroPython, viper and C (ratios to C), and the firmware's
-loop time per block on the MicroPython unix port (p50, p99, max, and p99/p50).
+The FIR per sample as plain MicroPython, viper and C (ratios to C); the build's model per window
+as MicroPython (viper) and C (the ratio), with its instructions per inference on an emulated
+Cortex-M4 and the time that makes at the board's clock; and the firmware's loop time per block
+on the MicroPython unix port (p50, p99, max, and p99/p50), with the model running.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -18,6 +22,7 @@ def add_arguments(parser) -> None:
     arguments.app(parser)
     parser.add_argument("--samples", type=int, default=200_000, help="samples per FIR timing run")
     parser.add_argument("--loop-blocks", type=int, default=100_000, help="firmware loop blocks to time (default 100000)")
+    parser.add_argument("--inferences", type=int, default=200, help="model inferences to time per implementation (default 200)")
 
 
 def run(args) -> int:
@@ -25,7 +30,7 @@ def run(args) -> int:
     from hostgen.config.board import load_board
 
     board = load_board(args.board)
-    print(bench(board, app_config_for(board, args.app, arguments.log), args.samples, args.loop_blocks))
+    print(bench(board, app_config_for(board, args.app, arguments.log), args.samples, args.loop_blocks, args.inferences))
     return 0
 
 
@@ -45,15 +50,59 @@ def fir_costs(board, app_path: str | None, samples: int) -> list[str]:
     ]
 
 
+def model_costs(board, app_path: str | None, inferences: int) -> list[str]:
+    """The build's model per window: MicroPython and C in the same run, and the emulated Cortex-M4's count."""
+    from hostgen.board.unix_port import unix_heap_bytes
+    from hostgen.codegen.build import build_with_app, recorded_request
+    from hostgen.config.app import load_app
+    from hostgen.model.engine import cortex_m4
+    from hostgen.model.engine.generate import compile_model
+    from hostgen.model.engine.runners import EngineRunner
+    from hostgen.model.tflite import load_model
+
+    build = build_with_app(board, app_path, arguments.log)
+    record = json.loads((build / "build.json").read_text())
+    if record["tier2"]["engine"] != "on":
+        return [f"model: none runs on this build ({record['tier2']['reason']})"]
+    model = load_model(build / f"{record['model_name']}.tflite")
+    app = load_app(recorded_request(build).app)
+    compiled = compile_model(model, record["model_name"], "hostgen bench", app["model"]["input_recipe"])
+    with EngineRunner(model, compiled, unix_heap_bytes(board), "hostgen bench") as runner:
+        c = runner.c_ms(inferences * 20)
+        micropython = runner.micropython_ms(inferences)
+        missing = cortex_m4.tools_missing()
+        instructions = None if missing else cortex_m4.instructions_per_inference(runner)
+    clock = board["core"]["clock_hz"]
+    stride_ms = 1000 * app["sampling"]["stride_samples"] / app["sampling"]["rate_hz"]
+    lines = [
+        f"model {compiled.name} ({compiled.kind}, {compiled.graph.macs:,} MACs) per window, this host:",
+        f"  C            {c:9.3f} ms   1.0 x C",
+        f"  MicroPython  {micropython:9.3f} ms {micropython / c:5.1f} x C   (viper, unix port)",
+    ]
+    if instructions is None:
+        lines.append(f"  Cortex-M4: not run ({missing})")
+    else:
+        at_clock = 1000 * instructions / clock
+        lines += [
+            f"  Cortex-M4 (qemu netduinoplus2, -icount): {instructions:,.0f} instructions per inference of the C engine",
+            f"  at {clock / 1e6:.0f} MHz and 1 instruction per cycle: {at_clock:.2f} ms for C; times the MicroPython/C ratio "
+            f"above, about {at_clock * micropython / c:.1f} ms for the viper module, of a {stride_ms:.0f} ms stride "
+            "(an estimate: flash wait states and viper's code on Thumb are not the host's)",
+        ]
+    return lines
+
+
 def loop_costs(board, app_path: str | None, blocks: int) -> list[str]:
+    from hostgen.board.image import build_firmware
     from hostgen.board.replay import replay
+    from hostgen.codegen.build import build_with_app
     from hostgen.data import synthetic as dataset
 
     rng = np.random.default_rng(7)
     block = 8
     machine = dataset.random_machine(rng, fault=False)
     recording = dataset.synthesize(machine, blocks * block, rng).reshape(-1, 1)
-    result = replay(board, recording, app_path)
+    result = replay(board, recording, modules=build_firmware(build_with_app(board, app_path, arguments.log)))
     ratio = result.loop_p99_us / max(result.loop_p50_us, 1)
     return [
         f"firmware loop over {result.blocks} blocks of normal running (MicroPython unix port, {result.heap_bytes}-byte heap):",
@@ -62,5 +111,6 @@ def loop_costs(board, app_path: str | None, blocks: int) -> list[str]:
     ]
 
 
-def bench(board, app_path: str | None, samples: int, loop_blocks: int) -> str:
-    return "\n".join(fir_costs(board, app_path, samples) + loop_costs(board, app_path, loop_blocks))
+def bench(board, app_path: str | None, samples: int, loop_blocks: int, inferences: int) -> str:
+    return "\n".join(fir_costs(board, app_path, samples) + model_costs(board, app_path, inferences)
+                     + loop_costs(board, app_path, loop_blocks))
