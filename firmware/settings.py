@@ -79,10 +79,12 @@ class Settings:
         self.problem = "no config.json: using the built-in defaults"
 
     def _check(self, record):
-        if not isinstance(record, dict) or sorted(record) != ["build", "energy_limits", "model_limit", "peak_limits", "thresholds"]:
-            raise ValueError("want keys build, thresholds, peak_limits, energy_limits, model_limit")
+        if not isinstance(record, dict) or not isinstance(record.get("build"), str):
+            raise ValueError("want an object with keys build, thresholds, peak_limits, energy_limits, model_limit")
         if record["build"] != cfg.CONFIG_DIGEST:
             raise ValueError("written for another build (%s, this is %s)" % (record["build"], cfg.CONFIG_DIGEST))
+        if sorted(record) != ["build", "energy_limits", "model_limit", "peak_limits", "thresholds"]:
+            raise ValueError("want keys build, thresholds, peak_limits, energy_limits, model_limit")
         if not isinstance(record["thresholds"], list) or len(record["thresholds"]) != cfg.CHANNELS:
             raise ValueError("thresholds: want one list per channel")
         for channel in range(cfg.CHANNELS):

@@ -47,6 +47,7 @@ def calibrate(board, normal: Path, faults: list[Path], rate_hz: int | None, app_
     write_atomic(target, calibration.to_json())
     out = default_out(board)
     rebuilt = None
+    model_limit = _model_limit(out, board, app, normal, faults) if (out / RECORD).is_file() else None
     if (out / RECORD).is_file():
         arguments.log(f"regenerating {out} with the new thresholds")
         regenerate(out, arguments.log, app=str(Path(app_path).resolve()) if app_path else None)
@@ -61,11 +62,49 @@ def calibrate(board, normal: Path, faults: list[Path], rate_hz: int | None, app_
         "peak_limits": calibration.peak_limits,
         "energy_limits": calibration.energy_limits,
         "report": calibration.report,
+        "model_limit": model_limit,
     }
+
+
+def _model_limit(out: Path, board, app: dict, normal: Path, faults: list[Path]) -> dict | None:
+    """A reconstruction model's limit from this machine's normal running; held-out false alarms; detection on faults."""
+    import numpy as np
+
+    from hostgen.codegen.tier2_files import model_limit_path
+    from hostgen.data.recordings import load_recording
+    from hostgen.dsp.calibration import DERIVATION_SHARE
+    from hostgen.model.engine.generate import compile_model
+    from hostgen.model.tflite import load_model
+    from hostgen.model.tier2 import model_windows, reconstruction_errors, reconstruction_limit
+    from hostgen.util.atomic import write_atomic
+
+    record = json.loads((out / "build.json").read_text())
+    if record["tier2"].get("kind") != "reconstruction" or record["tier2"]["engine"] != "on":
+        return None
+    model = load_model(out / f"{record['model_name']}.tflite")
+    compiled = compile_model(model, record["model_name"], "hostgen calibrate", app["model"]["input_recipe"], "reconstruction")
+    stride = app["sampling"]["stride_samples"]
+    counts = load_recording(normal, app["sampling"]["channels"])
+    split = int(len(counts) * DERIVATION_SHARE)
+    derive = reconstruction_errors(compiled, model_windows(counts[:split], compiled, stride))
+    held = reconstruction_errors(compiled, model_windows(counts[split:], compiled, stride))
+    limit = reconstruction_limit(derive, app)
+    detected = {str(path): round(float(np.mean(reconstruction_errors(
+        compiled, model_windows(load_recording(path, app["sampling"]["channels"]), compiled, stride)) >= limit)), 4)
+        for path in faults}
+    result = {"model_sha256": model.sha256, "limit": limit, "derived_from": f"{len(derive)} windows of {normal}",
+              "heldout_false_alarms": round(float(np.mean(held >= limit)), 4) if len(held) else None, "faults_flagged": detected}
+    write_atomic(model_limit_path(board), json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def format_calibration(result: dict) -> str:
     lines = [f"calibration for {result['board']} written to {result['calibration']}"]
+    if result["model_limit"]:
+        limit = result["model_limit"]
+        flagged = ", ".join(f"{Path(p).name} {share:.1%}" for p, share in limit["faults_flagged"].items()) or "no fault recordings"
+        lines.append(f"reconstruction model: limit {limit['limit']} from {limit['derived_from']}; held-out false alarms "
+                     f"{limit['heldout_false_alarms']:.2%}; flagged: {flagged}")
     lines.append(f"build regenerated: {result['rebuilt']}" if result["rebuilt"] else "no build yet: 'hostgen gen' will use it")
     for channel in result["report"]["channels"]:
         c = channel["channel"]

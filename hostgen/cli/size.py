@@ -31,7 +31,7 @@ def run(args) -> int:
     refusal = None
     try:
         app = load_app(app_config_for(board, None, arguments.log))
-        tier2 = compile_tier2(model, name, board, app, "hostgen size", chosen=args.model is not None).figures
+        tier2 = compile_tier2(model, name, board, app, "hostgen size").figures
     except HostgenError as exc:
         refusal, tier2 = exc, {"engine": "refused", "reason": str(exc)}
     figures = {**report.as_dict(), "tier2": tier2}

@@ -83,7 +83,7 @@ def generate(request: BuildRequest, log) -> tuple[SizeReport, dict[str, bytes], 
     report = size_report(board, model, request.fraction)
     require_fit(report)
     command = request.command()
-    tier2 = compile_tier2(model, name, board, plan.app, command, chosen=request.model is not None)
+    tier2 = compile_tier2(model, name, board, plan.app, command)
     tax, tax_note = _quantization_tax(request, model, log)
     if tier2.module is None:
         log(f"tier 2 stays off: {tier2.reason}")

@@ -1,15 +1,17 @@
 """A build's tier-2 files: the int8 model compiled by the faultline engine for stock MicroPython
 (model_<name>.py) and plain C (model_<name>.c/.h), checked against the app's window.
 
-A model whose ops the engine cannot run still gets its TFLM arrays; the build says why tier 2 is
-off and the firmware keeps the fallback. A model that does not fit the app's window, or whose
-tensors the engine refuses, stops the build.
+With `[model] tier2 = "auto"` a model the engine cannot run on this board (an op it lacks, or
+more heap than the board has) still gets its TFLM arrays: the build says why tier 2 is off and the
+firmware keeps the fallback. With "required" that stops the build, as a model that does not fit
+the app's window, or whose tensors the engine refuses, always does. "off" compiles nothing.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import ModelInfo
@@ -33,18 +35,21 @@ class Tier2:
 NO_TIER2 = Tier2(None, "this build has no tier-2 model", "", {}, {"engine": "off"})
 
 
-def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str, chosen: bool = True) -> Tier2:
-    """The model compiled for the board; `chosen`: the user gave it, so a model that cannot fit is an error
-    (the reference model that does not fit a board leaves tier 2 off, with the reason, instead)."""
+def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str) -> Tier2:
     from hostgen.model.engine.generate import compile_model
     from hostgen.model.engine.lowering import UnsupportedOp, lower
 
     settings = app["model"]
+    if settings["tier2"] == "off":
+        return Tier2(None, "the app config sets model.tier2 = \"off\"", "", {}, {"engine": "off", "reason": "model.tier2 = off"})
+    required = settings["tier2"] == "required"
     kind = None if settings["kind"] == "auto" else settings["kind"]
     try:
         macs = lower(model, name).macs
         compiled = compile_model(model, name, command, settings["input_recipe"], kind, slice_macs(macs, app))
     except UnsupportedOp as exc:
+        if required:
+            raise HostgenError(f"{exc} (the app config sets model.tier2 = \"required\")") from None
         return Tier2(None, str(exc), "", {}, {"engine": "off", "reason": str(exc)})
     _check_window(model, compiled.recipe, app)
     if compiled.kind not in ("classifier", "reconstruction"):
@@ -54,7 +59,10 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str, c
             "output or train an autoencoder"
         )
     module = f"model_{name}"
-    figures = {"engine": "on", "module": module, **compiled.figures, **_heap_figures(compiled, module, board, app)}
+    figures = {"engine": "on", "module": module, "recipe": compiled.recipe.name, **compiled.figures,
+               **_heap_figures(compiled, module, board, app)}
+    if compiled.kind == "reconstruction":
+        figures |= _limit(compiled, model, board, app)
     if figures["firmware_heap_32bit_bytes"] > board["micropython"]["heap_bytes"]:
         too_big = (
             f"with model {model.path.name} the firmware needs about {figures['firmware_heap_32bit_bytes']:,} bytes of "
@@ -62,10 +70,40 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str, c
             f"for the model: {figures['mpy_bytes']:,} of .mpy, {compiled.plan.activation_bytes:,} of activations), but "
             f"{board.name} has {board['micropython']['heap_bytes']:,}: use a smaller model or a board with more RAM"
         )
-        if chosen:
+        if required:
             raise HostgenError(too_big)
         return Tier2(None, too_big, "", {}, {**figures, "engine": "off", "reason": too_big})
     return Tier2(module, f"model {name} ({compiled.kind})", compiled.kind, compiled.files, figures)
+
+
+SYNTHETIC_LIMIT_WINDOWS = 1000
+
+
+def model_limit_path(board) -> Path:
+    from hostgen.dsp.plan import CALIBRATION_DIR
+
+    return CALIBRATION_DIR / f"{board.name}.model.json"
+
+
+def _limit(compiled, model: ModelInfo, board, app: dict) -> dict:
+    """A reconstruction model's fault limit: calibrated on this machine for this model, else from the synthetic population."""
+    import json
+
+    import numpy as np
+
+    from hostgen.data import synthetic as dataset
+    from hostgen.model.tier2 import reconstruction_errors, reconstruction_limit
+
+    stored = model_limit_path(board)
+    if stored.is_file():
+        record = json.loads(stored.read_text())
+        if record["model_sha256"] == model.sha256:
+            return {"limit": record["limit"], "limit_source": f"calibrated ({stored.name})"}
+    counts, _ = dataset.make_windows(app["fallback"]["seed"] + 3, SYNTHETIC_LIMIT_WINDOWS * compiled.recipe.channels,
+                                     fault_fraction=0.0, window=compiled.recipe.window)
+    windows = counts.reshape(SYNTHETIC_LIMIT_WINDOWS, compiled.recipe.channels, -1).transpose(0, 2, 1).reshape(SYNTHETIC_LIMIT_WINDOWS, -1)
+    limit = reconstruction_limit(reconstruction_errors(compiled, windows.astype(np.int16)), app)
+    return {"limit": limit, "limit_source": f"{SYNTHETIC_LIMIT_WINDOWS} synthetic normal windows"}
 
 
 def _block_32(payload: int) -> int:

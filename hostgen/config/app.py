@@ -17,6 +17,7 @@ DESIGNS = ("kaiser", "remez")
 FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
 INPUT_RECIPES = ("centred_full_scale", "raw_counts")  # the engine's (hostgen/model/engine/recipe.py)
 MODEL_KINDS = ("auto", "classifier", "reconstruction")
+TIER2_MODES = ("auto", "required", "off")
 
 SCHEMA: dict[str, dict[str, str]] = {
     "sampling": {
@@ -55,6 +56,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "event_log": "int",
     },
     "model": {
+        "tier2": "str",
         "input_recipe": "str",
         "kind": "str",
         "limit_quantile": "number",
@@ -130,6 +132,7 @@ def _check_values(path: Path, app: dict) -> None:
     for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):
         _require(path, 1 <= fast[key] <= 10_000, f"fastpath.{key}", fast[key], "use 1 to 10000")
     model = app["model"]
+    _require(path, model["tier2"] in TIER2_MODES, "model.tier2", model["tier2"], f"use one of {', '.join(TIER2_MODES)}")
     _require(path, model["input_recipe"] in INPUT_RECIPES, "model.input_recipe", model["input_recipe"],
              f"use one of {', '.join(INPUT_RECIPES)}")
     _require(path, model["kind"] in MODEL_KINDS, "model.kind", model["kind"], f"use one of {', '.join(MODEL_KINDS)}")

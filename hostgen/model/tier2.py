@@ -7,6 +7,7 @@ device and HIL tests that compare the board's decisions with it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +49,22 @@ def judge(compiled: CompiledModel, windows: np.ndarray, app: dict, model_limit: 
         else:
             judged.append(Judgement(None, TIER_UNSURE, row[top]))
     return judged
+
+
+def reconstruction_errors(compiled: CompiledModel, windows: np.ndarray) -> np.ndarray:
+    return model_scores(compiled, windows)[0][:, 0]
+
+
+def reconstruction_limit(errors: np.ndarray, app: dict) -> int:
+    """The error at and above which a window is a fault: a quantile of normal windows' errors, times (1 + margin)."""
+    settings = app["model"]
+    observed = float(np.quantile(errors, settings["limit_quantile"], method="higher"))
+    return max(1, math.ceil(observed * (1 + settings["limit_margin"])))
+
+
+def model_windows(counts: np.ndarray, compiled: CompiledModel, stride: int) -> np.ndarray:
+    """Raw windows of a (samples, channels) recording in the model's layout (channels interleaved), one per stride."""
+    window, channels = compiled.recipe.window, compiled.recipe.channels
+    starts = np.arange(0, len(counts) - window + 1, stride)
+    picked = counts[:, :channels] if channels > 1 else counts[:, :1]
+    return np.stack([picked[s : s + window].reshape(-1) for s in starts]) if len(starts) else np.zeros((0, window * channels), np.int16)

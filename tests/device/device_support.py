@@ -21,7 +21,8 @@ def machine_run(machine, seconds, rng, **changes):
     return dataset.synthesize(dataset.Machine(**{**machine.__dict__, **changes}), int(seconds * RATE), rng).astype(np.int64)
 
 
-def board_config(plan, thresholds, peak_limits, energy_limits) -> str:
+def board_config(plan, thresholds, peak_limits, energy_limits, model_limit=1) -> str:
     """config.json text for the board, as diag.set_threshold would write it."""
     digest = config_digest(build_config(plan))
-    return json.dumps({"build": digest, "thresholds": thresholds, "peak_limits": peak_limits, "energy_limits": energy_limits})
+    return json.dumps({"build": digest, "thresholds": thresholds, "peak_limits": peak_limits, "energy_limits": energy_limits,
+                       "model_limit": model_limit})

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from device_support import machine_run, scenario_machine
 
+from hostgen.board.image import firmware_files
 from hostgen.board.replay import FirmwareWorkspace, replay
 from hostgen.board.unix_port import UNIX_PORT_FIRMWARE_HEAP
 from hostgen.data import synthetic as dataset
@@ -62,18 +63,35 @@ def test_steady_state_loop_allocates_nothing(board, mixed_recording, tmp_path):
     assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets"
 
 
+MODEL_INTERFACE = """NAME = "double"
+SHA256 = "0" * 64
+KIND = "classifier"
+CHANNELS = 1
+CLASSES = 2
+def prepare(window, channels):
+    pass
+def begin():
+    pass
+def step():
+    return True
+"""
 MODEL_DOUBLES = {
-    "raises": "def classify(window, scores):\n    raise RuntimeError('kernel failed')\n",
-    "unsure": "def classify(window, scores):\n    scores[0] = 120\n    scores[1] = 136\n    return 1\n",
-    "confident_fault": "def classify(window, scores):\n    scores[0] = 10\n    scores[1] = 246\n    return 1\n",
+    "raises": MODEL_INTERFACE + "def scores(out):\n    raise RuntimeError('kernel failed')\n",
+    "unsure": MODEL_INTERFACE + "def scores(out):\n    out[0] = 120\n    out[1] = 136\n    return 1\n",
+    "confident_fault": MODEL_INTERFACE + "def scores(out):\n    out[0] = 10\n    out[1] = 246\n    return 1\n",
 }
 
 
 @pytest.mark.parametrize("behaviour, tier", [("raises", 2), ("unsure", 3), ("confident_fault", 1)])
 def test_tier2_model_is_used_when_confident_and_contained_when_not(board, scenarios, behaviour, tier):
-    """A stand-in `tflm_model` module (the C module's interface) drives the firmware's tier-2 dispatch."""
+    """A stand-in model module (the compiled engine's, or a TFLM C module's, interface) drives the tier-2 dispatch."""
     recording = scenarios["normal"][0][:12_000]
-    result = replay(board, recording, extra_files={"tflm_model.py": MODEL_DOUBLES[behaviour].encode()})
+    modules = firmware_files(board, None, "test")
+    config = modules["faultline_config.py"].decode()
+    assert "MODEL_MODULE = None" in config
+    modules |= {"faultline_config.py": config.replace("MODEL_MODULE = None", 'MODEL_MODULE = "model_double"').encode(),
+                "model_double.py": MODEL_DOUBLES[behaviour].encode()}
+    result = replay(board, recording, modules=modules)
     boot = next(p for p in result.packets if p.kind == "BOOT")
     assert boot.fields["tier2"] == 1 and "tier2=model" in result.console
     windows = [p.fields for p in result.packets if p.kind == "WINDOW"]

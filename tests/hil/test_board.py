@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -209,3 +210,40 @@ def test_reflash_after_an_interrupted_copy(flashed, port, board, board_name, is_
     assert re.search(r"\b([1-9]\d*) file\(s\) copied", result.stdout)
     with ReplSession(port) as session:
         assert session.exec("import os\nprint([n for n in os.listdir() if n.endswith('.new')])").strip() == "[]"
+
+
+def test_tier2_decisions_match_hostgen_infer_on_the_same_windows(flashed, gateway, is_virtual, board, tmp_path):
+    """Windows the board's model flagged, run through `hostgen infer` on the host: same output, same confidence."""
+    if not is_virtual:
+        pytest.skip("needs the virtual board's known sensor input; on a real board compare `hostgen monitor --save` windows by hand")
+    from hostgen.codegen.build import current_build
+    from hostgen.model.engine.generate import compile_model, scores
+    from hostgen.model.tflite import load_model
+
+    build = current_build(board, lambda _: None)
+    record = json.loads((build / "build.json").read_text())
+    if record["tier2"]["engine"] != "on":
+        pytest.skip(f"this build runs no model: {record['tier2']['reason']}")
+    model_path = build / f"{record['model_name']}.tflite"
+    compiled = compile_model(load_model(model_path), record["model_name"], "test")
+    scenario = scenario_samples(SCENARIO, 1000, 1)[:, 0]
+    window = compiled.recipe.window
+
+    flagged = []
+
+    def six_flagged_by_the_model(p):
+        if p.kind == "WINDOW" and p.fields["tier"] == 1:
+            flagged.append(p.fields)
+        return len(flagged) >= 6
+
+    packets_for(gateway, 45, until=six_flagged_by_the_model)
+    assert flagged, "the board's model flagged no window in a loop of the scenario (it has a developed fault)"
+    raw = np.stack([np.take(scenario, np.arange(f["start_sample"], f["start_sample"] + window), mode="wrap") for f in flagged])
+    inputs = compiled.recipe.prepare(raw).reshape(len(raw), *compiled.graph.input_tensor.shape)
+    np.save(tmp_path / "x.npy", inputs)
+    result = hostgen("infer", "--board", board.name, "--model", model_path, "--in", tmp_path / "x.npy", "--out", tmp_path / "y.npy",
+                     "--impl", "ref")
+    assert result.returncode == 0, result.stderr
+    values, best = scores(compiled, inputs, np.load(tmp_path / "y.npy"))
+    for packet, row, top in zip(flagged, values.tolist(), best.tolist()):
+        assert (packet["decision"], packet["confidence_q8"]) == (2 if top else 0, row[top]), packet

@@ -10,8 +10,8 @@ import pytest
 from engine_inputs import first_difference, open_engine, parity_sets, random_tensors
 from helpers import run_hostgen
 
+from hostgen.board.unix_port import unix_heap_bytes
 from hostgen.config.board import load_board
-from hostgen.dsp.runners import unix_heap_bytes
 
 HEAP = unix_heap_bytes(load_board("stm32f4"))
 ZOO_ENGINE_MODELS = ("dense_per_channel", "dense_per_tensor", "conv2d_depthwise", "conv2d_same_pooled", "residual_logistic",

@@ -58,7 +58,8 @@ for kind, values in json.loads({plan!r}):
         link.summary(v["channel"], v["windows"], v["first_sample"], v["last_sample"], v["max_score_q8"], v["max_rms"], v["max_peak"])
     else:
         link.heartbeat(v["uptime_ms"], v["heap_free"], v["heap_used"], v["loop_p50_us"], v["loop_p99_us"], v["loop_max_us"],
-                       v["overruns"], v["tier2_errors"], v["config_hash"], v["flags"])
+                       v["overruns"], v["tier2_errors"], v["config_hash"], v["flags"], v["model_decisions"], v["model_unsure"],
+                       v["model_late"])
 open({out!r}, "wb").write(sink.data)
 """
 

@@ -1,0 +1,71 @@
+"""A reconstruction model (an autoencoder trained on normal running only, as most plants can) as tier 2:
+its fault limit comes from normal windows, the board flags a fault by its reconstruction error exactly
+as the host engine computes it, and `hostgen calibrate` re-derives the limit from the machine's own running."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_pipeline import reference
+
+from hostgen.board.image import build_firmware
+from hostgen.board.replay import replay
+from hostgen.codegen.build import BuildRequest, generate
+from hostgen.constants import NORMAL
+from hostgen.data import synthetic as dataset
+from hostgen.model.engine.generate import compile_model
+from hostgen.model.tflite import load_model
+from hostgen.model.tier2 import judge
+
+pytestmark = pytest.mark.slow  # trains a model with TensorFlow
+
+
+@pytest.fixture(scope="module")
+def autoencoder(tmp_path_factory):
+    from hostgen.model import quantize
+
+    tf = quantize.import_tensorflow()
+    tf.keras.utils.set_random_seed(5)
+    counts, _ = dataset.make_windows(40, 1500, fault_fraction=0.0)
+    x = dataset.model_input(counts)[..., 0] * 16
+    model = tf.keras.Sequential([tf.keras.Input((256,)), tf.keras.layers.Dense(16, activation="relu"), tf.keras.layers.Dense(256)])
+    model.compile("adam", "mse")
+    model.fit(x, x, epochs=8, batch_size=64, verbose=0)
+    scaled = tf.keras.Sequential([tf.keras.Input((256,)), tf.keras.layers.Rescaling(16.0), model, tf.keras.layers.Rescaling(1 / 16)])
+    path = tmp_path_factory.mktemp("autoencoder") / "autoencoder.tflite"
+    path.write_bytes(quantize.quantize(scaled, dataset.model_input(counts)[..., 0]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def build(autoencoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ae_build") / "stm32f4"
+    generate(BuildRequest(board="stm32f4", model=str(autoencoder), out=str(out)), lambda _: None)
+    return out
+
+
+def test_the_build_is_a_reconstruction_model_with_a_limit_from_normal_windows(build):
+    tier2 = json.loads((build / "build.json").read_text())["tier2"]
+    assert tier2["engine"] == "on" and tier2["kind"] == "reconstruction"
+    assert tier2["limit"] >= 1 and "synthetic normal windows" in tier2["limit_source"]
+    assert f"MODEL_LIMIT = const({tier2['limit']})" in (build / "faultline_config.py").read_text()
+
+
+@pytest.mark.parametrize("name", ["normal", "bearing_fault"])
+def test_the_board_judges_by_reconstruction_error_as_the_host(board, scenarios, plan, autoencoder, build, name):
+    recording, _ = scenarios[name]
+    limit = json.loads((build / "build.json").read_text())["tier2"]["limit"]
+    compiled = compile_model(load_model(autoencoder), "autoencoder", "test")
+    _, starts, _, _ = reference(plan, recording)
+    raw = np.stack([recording[s : s + 256, 0] for s in starts])
+    expected = {s: v for s, v in zip(starts, judge(compiled, raw, plan.app, limit)) if v.decision != NORMAL}
+    result = replay(board, recording, modules=build_firmware(build))
+    windows = {p.fields["start_sample"]: p.fields for p in result.packets if p.kind == "WINDOW"}
+    assert sorted(windows) == sorted(expected)
+    for start, verdict in expected.items():
+        assert (windows[start]["decision"], windows[start]["tier"], windows[start]["confidence_q8"]) == (
+            verdict.decision, verdict.tier, verdict.confidence_q8)
+    if name == "bearing_fault":
+        assert len(windows) > 0.5 * sum(s >= 10_000 for s in starts), "the fault's windows reconstruct badly"
