@@ -55,14 +55,15 @@ def status():
     if p.settings.problem:
         print("          " + p.settings.problem[:68])
     if p.model is None:
-        print("tier 2    fallback heuristic (%s)" % (cfg.NO_MODEL_REASON[:56]))
+        print("tier 2    fallback heuristic: no model runs on this board")
+        print("          " + cfg.NO_MODEL_REASON[:68])
     else:
         m = p.model
-        gate = ("the fallback decides below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256)
+        print("tier 2    model %s (%s), sha256 %s" % (m.NAME[:24], m.KIND, m.SHA256[:12]))
+        gate = ("fallback below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256)
                 if m.KIND == "classifier" else "fault at error >= %d" % p.settings.model_limit)
-        print("tier 2    model %s (%s, sha256 %s); %s" % (m.NAME, m.KIND, m.SHA256[:12], gate))
-        print("          decided %d, unsure %d, late %d, errors %d" % (
-            p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
+        print("          %s; decided %d, unsure %d, late %d, errors %d" % (
+            gate, p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
     print("windows   %d of %d samples every %d; packets sent %d, dropped %d, %d bytes" % (
         p.windows, cfg.WINDOW, cfg.STRIDE, p.link.sent, p.link.dropped, p.link.bytes))
     for channel in p.channels:

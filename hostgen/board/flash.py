@@ -25,6 +25,7 @@ from hostgen.config.board import Board
 from hostgen.errors import HostgenError
 
 TEMP_SUFFIX = ".new"
+EXEC_TIMEOUT_S = 30.0  # per REPL command: a board busy catching up on its sensor after a long command answers late
 MANIFEST = "faultline.manifest"
 
 
@@ -159,7 +160,7 @@ def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_r
             return "dry run: nothing written"
     port = port or find_port(board)
     build = current_build(board, log)
-    with ReplSession(port, baud) as session:
+    with ReplSession(port, baud, timeout=EXEC_TIMEOUT_S) as session:
         arch = board_arch(board, session.identity(), log)
         copied, unchanged = copy_files(session, image_files(build, arch), log)
         banner = check_banner(session.soft_reset_and_read_banner(), board, build)
