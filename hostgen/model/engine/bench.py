@@ -1,0 +1,35 @@
+"""Engine speed for `hostgen bench`: MicroPython (unix port) and C milliseconds per inference measured
+in the same run, their ratio, and the emulated Cortex-M4 instruction count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostgen.model.engine import cortex_m4
+from hostgen.model.engine.generate import compile_model
+from hostgen.model.engine.infer import engine_name
+from hostgen.model.engine.runners import EngineRunner
+from hostgen.tflite_model import load_model
+
+CORTEX_M4_HZ = 168_000_000  # STM32F405 (pyboard) at full speed
+C_INFERENCES = 2000
+
+
+def engine_bench(model_path: Path, heap_bytes: int, micropython_inferences: int = 200) -> dict:
+    """Figures per inference; the Cortex-M4 time assumes one instruction per cycle (a lower bound:
+    loads and taken branches cost 2 cycles on a Cortex-M4, so expect up to about 1.5x)."""
+    model = load_model(model_path)
+    compiled = compile_model(model, engine_name(model_path), "hostgen bench")
+    with EngineRunner(model, compiled, heap_bytes, "hostgen bench") as runner:
+        micropython_ms = runner.micropython_ms(micropython_inferences)
+        c_ms = runner.c_ms(C_INFERENCES)
+        instructions = None if cortex_m4.tools_missing() else cortex_m4.instructions_per_inference(runner)
+    return {
+        "model": model_path.name,
+        "macs": compiled.graph.macs,
+        "micropython_ms": round(micropython_ms, 4),
+        "c_ms": round(c_ms, 5),
+        "micropython_to_c": round(micropython_ms / c_ms, 1),
+        "cortex_m4_instructions": None if instructions is None else round(instructions),
+        "cortex_m4_ms_at_168mhz": None if instructions is None else round(1000 * instructions / CORTEX_M4_HZ, 2),
+    }
