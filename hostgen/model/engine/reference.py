@@ -12,7 +12,7 @@ from hostgen.model.engine import fixedpoint as fp
 from hostgen.model.engine.lowering import Graph, Op
 
 
-CHUNK = 256  # inputs per vectorised pass: bounds the int64 intermediates' memory
+CHUNK = 32  # inputs per vectorised pass: bounds the int64 intermediates' memory
 
 
 def run(graph: Graph, x: np.ndarray) -> np.ndarray:
