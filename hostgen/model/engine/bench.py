@@ -24,6 +24,7 @@ def engine_bench(model_path: Path, heap_bytes: int, micropython_inferences: int 
     compiled = compile_model(model, engine_name(model_path), "hostgen bench")
     with EngineRunner(model, compiled, heap_bytes, "hostgen bench") as runner:
         micropython_ms = runner.micropython_ms(micropython_inferences)
+        module_heap = runner.module_heap_bytes()
         c_ms = runner.c_ms(C_INFERENCES)
         instructions = None if cortex_m4.tools_missing() else cortex_m4.instructions_per_inference(runner)
     module = f"model_{compiled.name}"
@@ -34,6 +35,7 @@ def engine_bench(model_path: Path, heap_bytes: int, micropython_inferences: int 
         "activation_bytes": compiled.plan.activation_bytes,
         "weight_bytes": compiled.weight_bytes,
         "mpy_bytes": len(mpy),
+        "module_heap_bytes_64bit": module_heap,
         "micropython_ms": round(micropython_ms, 4),
         "c_ms": round(c_ms, 5),
         "micropython_to_c": round(micropython_ms / c_ms, 1),
@@ -49,7 +51,7 @@ if __name__ == "__main__":  # python -m hostgen.model.engine.bench MODEL.tflite 
     from hostgen.runners import unix_heap_bytes
 
     heap = unix_heap_bytes(load_board("stm32f4"))
-    columns = ("model", "macs", "activation_bytes", "weight_bytes", "mpy_bytes", "micropython_ms", "c_ms", "micropython_to_c",
+    columns = ("model", "macs", "activation_bytes", "weight_bytes", "mpy_bytes", "module_heap_bytes_64bit", "micropython_ms", "c_ms", "micropython_to_c",
                "cortex_m4_instructions", "cortex_m4_ms_at_168mhz")
     print(" | ".join(columns))
     for path in sys.argv[1:]:
