@@ -113,11 +113,8 @@ def _divide_truncating(a, b):
 def mean(op: Op, inputs, batch):
     p = op.params
     total = inputs[0].reshape(batch, p["outer"], p["count"], p["inner"]).sum(axis=2)
-    if p["integer_division"]:
-        out = _divide_truncating(total, p["count"])
-    else:
-        shifted = total - p["input_zero_point"] * p["count"]
-        out = fp.multiply_by_quantized_multiplier(shifted, op.arrays["multiplier"][0], op.arrays["shift"][0]) + p["output_zero_point"]
+    shifted = total - p["input_zero_point"] * p["count"]
+    out = fp.multiply_by_quantized_multiplier(shifted, op.arrays["multiplier"][0], op.arrays["shift"][0]) + p["output_zero_point"]
     return np.clip(out, -128, 127).reshape(batch, -1)
 
 
