@@ -55,39 +55,30 @@ def model_costs(board, app_path: str | None, inferences: int) -> list[str]:
     from hostgen.board.unix_port import unix_heap_bytes
     from hostgen.codegen.build import build_with_app, recorded_request
     from hostgen.config.app import load_app
-    from hostgen.model.engine import cortex_m4
-    from hostgen.model.engine.generate import compile_model
-    from hostgen.model.engine.runners import EngineRunner
-    from hostgen.model.tflite import load_model
+    from hostgen.model.engine.bench import engine_bench
 
     build = build_with_app(board, app_path, arguments.log)
     record = json.loads((build / "build.json").read_text())
     if record["tier2"]["engine"] != "on":
         return [f"model: none runs on this build ({record['tier2']['reason']})"]
-    model = load_model(build / f"{record['model_name']}.tflite")
+    figures = engine_bench(build / f"{record['model_name']}.tflite", unix_heap_bytes(board), inferences)
     app = load_app(recorded_request(build).app)
-    compiled = compile_model(model, record["model_name"], "hostgen bench", app["model"]["input_recipe"])
-    with EngineRunner(model, compiled, unix_heap_bytes(board), "hostgen bench") as runner:
-        c = runner.c_ms(inferences * 20)
-        micropython = runner.micropython_ms(inferences)
-        missing = cortex_m4.tools_missing()
-        instructions = None if missing else cortex_m4.instructions_per_inference(runner)
-    clock = board["core"]["clock_hz"]
     stride_ms = 1000 * app["sampling"]["stride_samples"] / app["sampling"]["rate_hz"]
+    c, micropython, ratio = figures["c_ms"], figures["micropython_ms"], figures["micropython_to_c"]
     lines = [
-        f"model {compiled.name} ({compiled.kind}, {compiled.graph.macs:,} MACs) per window, this host:",
+        f"model {figures['model']} ({figures['macs']:,} MACs) per window, this host:",
         f"  C            {c:9.3f} ms   1.0 x C",
-        f"  MicroPython  {micropython:9.3f} ms {micropython / c:5.1f} x C   (viper, unix port)",
+        f"  MicroPython  {micropython:9.3f} ms {ratio:5.1f} x C   (viper, unix port)",
     ]
-    if instructions is None:
-        lines.append(f"  Cortex-M4: not run ({missing})")
+    if figures["cortex_m4_instructions"] is None:
+        lines.append("  Cortex-M4: not run (needs qemu-system-arm and arm-none-eabi-gcc: make setup)")
     else:
-        at_clock = 1000 * instructions / clock
+        at_clock = figures["cortex_m4_ms_at_168mhz"]
         lines += [
-            f"  Cortex-M4 (qemu netduinoplus2, -icount): {instructions:,.0f} instructions per inference of the C engine",
-            f"  at {clock / 1e6:.0f} MHz and 1 instruction per cycle: {at_clock:.2f} ms for C; times the MicroPython/C ratio "
-            f"above, about {at_clock * micropython / c:.1f} ms for the viper module, of a {stride_ms:.0f} ms stride "
-            "(an estimate: flash wait states and viper's code on Thumb are not the host's)",
+            f"  Cortex-M4 (qemu netduinoplus2, -icount): {figures['cortex_m4_instructions']:,} instructions per inference of the C engine",
+            f"  at 168 MHz and 1 instruction per cycle: {at_clock:.2f} ms for C; times the MicroPython/C ratio above, about "
+            f"{at_clock * ratio:.1f} ms for the viper module, of a {stride_ms:.0f} ms stride (an estimate: loads and taken "
+            "branches take 2 cycles, and viper's Thumb code is not the host's)",
         ]
     return lines
 

@@ -4,13 +4,18 @@
 #   micropython engine_runner.py MODULE_DIR MODULE classify WINDOWS.i16 OUT
 #   micropython engine_runner.py MODULE_DIR MODULE allocation N         -> bytes allocated over N inferences, invoke and sliced
 #   micropython engine_runner.py MODULE_DIR MODULE bench N              -> ms per inference
+#   micropython engine_runner.py MODULE_DIR MODULE heap                 -> heap bytes the imported module holds
 import array
 import gc
 import sys
 import time
 
 sys.path.insert(0, sys.argv[1])
+gc.collect()
+heap_before_import = gc.mem_alloc()
 model = __import__(sys.argv[2])
+gc.collect()
+heap_after_import = gc.mem_alloc()
 mode = sys.argv[3]
 
 
@@ -79,3 +84,5 @@ elif mode == "allocation":
     allocation(int(sys.argv[4]))
 elif mode == "bench":
     bench(int(sys.argv[4]))
+elif mode == "heap":
+    print(heap_after_import - heap_before_import)

@@ -174,6 +174,24 @@ def with_bias(tflite: bytes, value: int) -> bytes:
     return bytes(builder.Output())
 
 
+def with_mean_keeping_quantization(tflite: bytes) -> bytes:
+    """The model with each MEAN's output quantized like its input: TFLM's integer-division path."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.MEAN:
+            source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+            target.quantization.scale = list(source.quantization.scale)
+            target.quantization.zeroPoint = list(source.quantization.zeroPoint)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def append_requantize(tflite: bytes, scale_factor: float) -> bytes:
     """The model with a QUANTIZE (int8 -> int8) op appended, rescaling its output by `scale_factor`."""
     import flatbuffers
@@ -228,6 +246,7 @@ def build_zoo(target: Path) -> dict[str, Path]:
     ]:
         save(name, quantize.quantize(model, data, per_channel=per_channel))
     save("autoencoder_requantized", append_requantize(paths["autoencoder"].read_bytes(), 0.37))
+    save("mean_same_quantization", with_mean_keeping_quantization(paths["residual_logistic"].read_bytes()))
     save("overflowing_bias", with_bias(paths["conv2d_same_pooled"].read_bytes(), (1 << 31) - 1000))
     save("tanh_dense", quantize.quantize(*tanh_dense()))
     save("two_inputs", _converted(*two_inputs()))

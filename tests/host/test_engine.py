@@ -15,7 +15,7 @@ from hostgen.config.board import load_board
 
 HEAP = unix_heap_bytes(load_board("stm32f4"))
 ZOO_ENGINE_MODELS = ("dense_per_channel", "dense_per_tensor", "conv2d_depthwise", "conv2d_same_pooled", "residual_logistic",
-                     "autoencoder", "autoencoder_requantized", "wide_activations", "large_weights")
+                     "autoencoder", "autoencoder_requantized", "mean_same_quantization", "wide_activations", "large_weights")
 # 300 KB of weights fit no board's MicroPython heap (gen refuses them there); the parity run proves the arithmetic.
 HEAP_FOR = {"large_weights": 2 * 1024 * 1024}
 REFUSED = {
@@ -168,3 +168,19 @@ def test_infer_writes_the_output_tensors(reference_tflite, tmp_path, implementat
     from hostgen.model.tflite import load_model
 
     assert first_difference(tflm.run(load_model(reference_tflite), x), y) is None
+
+
+@pytest.mark.parametrize("march", ["armv7emsp", "xtensawin", "x64"])
+def test_module_compiles_for_the_boards_without_big_int_constants(reference_engine, march):
+    """mpy-cross turns an integer literal of 2**30 or more into a big-int object, which a viper loop
+    cannot take as a machine word and which would allocate on a 32-bit board."""
+    import re
+
+    from hostgen.board.image import compile_mpy
+
+    module = f"model_{reference_engine.compiled.name}"
+    source = reference_engine.compiled.files[f"{module}.py"].decode()
+    code = "\n".join(line.split("#")[0] for line in source.splitlines() if not line.lstrip().startswith("b'"))
+    literals = [int(v, 0) for v in re.findall(r"(?<![\w.'\\])(0x[0-9A-Fa-f]+|\d+)(?![\w.])", code)]
+    assert max(literals) < 1 << 30
+    assert compile_mpy({f"{module}.py": source.encode()}, march)[f"{module}.mpy"]

@@ -44,10 +44,12 @@ def tflite_round_float32(value) -> int:
 def srdhm(a, b):
     """SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating the one overflow case."""
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-    product = a * b
-    nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # C++ division truncates toward zero
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    nudged = a * b
+    nudged += np.where(nudged >= 0, 1 << 30, 1 - (1 << 30))
+    high = nudged >> 31
+    high += (nudged < 0) & ((nudged & ((1 << 31) - 1)) != 0)  # C++ division truncates toward zero, >> floors
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, high) if overflow.any() else high
 
 
 def rounding_divide_by_pot(x, exponent):
@@ -64,8 +66,10 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     shift = np.asarray(shift, np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = np.asarray(x, np.int64) * (np.int64(1) << left)
-    assert np.all((shifted >= INT32_MIN) & (shifted <= INT32_MAX)), "lowering admits only layers whose shifted accumulator fits int32"
+    shifted = np.asarray(x, np.int64)
+    if np.any(left):
+        shifted = shifted * (np.int64(1) << left)
+        assert np.all((shifted >= INT32_MIN) & (shifted <= INT32_MAX)), "lowering admits only layers whose shifted accumulator fits int32"
     return rounding_divide_by_pot(srdhm(shifted, multiplier), right)
 
 

@@ -350,14 +350,14 @@ def _reduce(reader: _Reader, op, op_name: str) -> Op:
     params = dict(outer=outer, count=count, inner=inner)
     if op_name == "REDUCE_MAX":
         return Op("reduce_max", op_name, (source.index,), target.index, params, {}, units=outer * inner, unit_macs=count)
-    same_quantization = source.zero_point == target.zero_point and np.float32(source.scale) == np.float32(target.scale)
+    # QuantizedMeanOrSum folds 1/count into the multiplier. The pinned TFLM takes this path even when input and
+    # output share their quantization (older releases divided the sum instead; the zoo's mean_same_quantization
+    # model tells the two apart).
     multiplier, shift = fp.quantize_multiplier(float(np.float32(source.scale)) / float(np.float32(target.scale)))
-    if not same_quantization:  # QuantizedMeanOrSum folds 1/count into the multiplier
-        divide_shift = min(count.bit_length() - 1, 32, 31 + shift)
-        multiplier = (multiplier << divide_shift) // count
-        shift -= divide_shift
-    params.update(integer_division=int(same_quantization), input_zero_point=source.zero_point,
-                  output_zero_point=target.zero_point)
+    divide_shift = min(count.bit_length() - 1, 32, 31 + shift)
+    multiplier = (multiplier << divide_shift) // count
+    shift -= divide_shift
+    params.update(input_zero_point=source.zero_point, output_zero_point=target.zero_point)
     arrays = {"multiplier": np.array([multiplier], np.int64), "shift": np.array([shift], np.int64)}
     return Op("mean", op_name, (source.index,), target.index, params, arrays, units=outer * inner, unit_macs=count)
 

@@ -51,7 +51,7 @@ class Recipe:
 def make_recipe(name: str, input_tensor: Tensor) -> Recipe:
     if name not in RECIPES:
         raise HostgenError(f"input recipe '{name}' is unknown; use one of {', '.join(RECIPES)}")
-    channels = input_tensor.shape[-1] if len(input_tensor.shape) > 2 else 1  # (1, W) dense: W samples of one channel
+    channels = input_tensor.shape[-1] if len(input_tensor.shape) > 2 else 1  # (1, W, C) or (1, H, W, C); (1, N) is one channel
     window = input_tensor.size // channels
     multiplier, shift = fp.quantize_multiplier(1.0 / (FULL_SCALE * float(np.float32(input_tensor.scale))))
     if (FULL_SCALE * 2) << max(shift, 0) >= 1 << 31 or window * FULL_SCALE >= 1 << 31:

@@ -11,9 +11,13 @@ import numpy as np
 from hostgen.model.engine import fixedpoint as fp
 from hostgen.model.engine.lowering import Graph, Op
 
+CHUNK = 32  # inputs per vectorised pass: bounds the int64 intermediates' memory
+
 
 def run(graph: Graph, x: np.ndarray) -> np.ndarray:
     """int8 `x` of shape (batch, *input shape) -> int8 (batch, *output shape)."""
+    if len(x) > CHUNK:
+        return np.concatenate([run(graph, x[start : start + CHUNK]) for start in range(0, len(x), CHUNK)])
     batch = x.shape[0]
     values = {graph.input: x.astype(np.int64).reshape(batch, -1)}
     for op in graph.ops:
@@ -52,11 +56,11 @@ def _windows(padded, p):
 def conv(op: Op, inputs, batch):
     p = op.params
     padded = _padded(inputs[0] - p["input_zero_point"], p, batch, p["in_c"], 0)
-    weights = op.arrays["weights"].astype(np.int64)
-    acc = np.zeros((batch, p["out_h"], p["out_w"], p["out_c"]), np.int64)
-    for ky, kx, window in _windows(padded, p):
-        acc += window @ weights[:, ky, kx, :].T
-    return _requantize(acc + op.arrays["bias"], op).reshape(batch, -1)
+    weights = op.arrays["weights"].astype(np.float64)
+    acc = np.zeros((batch, p["out_h"], p["out_w"], p["out_c"]), np.float64)
+    for ky, kx, window in _windows(padded.astype(np.float64), p):
+        acc += window @ weights[:, ky, kx, :].T  # float64 is exact here: every sum stays below 2^31
+    return _requantize(acc.astype(np.int64) + op.arrays["bias"], op).reshape(batch, -1)
 
 
 def depthwise(op: Op, inputs, batch):
@@ -73,7 +77,7 @@ def depthwise(op: Op, inputs, batch):
 def fully_connected(op: Op, inputs, batch):
     p = op.params
     x = inputs[0].reshape(batch, p["batches"], p["depth"]) - p["input_zero_point"]
-    acc = x @ op.arrays["weights"].astype(np.int64).T + op.arrays["bias"]
+    acc = (x.astype(np.float64) @ op.arrays["weights"].astype(np.float64).T).astype(np.int64) + op.arrays["bias"]  # exact: below 2^31
     return _requantize(acc, op).reshape(batch, -1)
 
 
@@ -108,11 +112,8 @@ def _divide_truncating(a, b):
 def mean(op: Op, inputs, batch):
     p = op.params
     total = inputs[0].reshape(batch, p["outer"], p["count"], p["inner"]).sum(axis=2)
-    if p["integer_division"]:
-        out = _divide_truncating(total, p["count"])
-    else:
-        shifted = total - p["input_zero_point"] * p["count"]
-        out = fp.multiply_by_quantized_multiplier(shifted, op.arrays["multiplier"][0], op.arrays["shift"][0]) + p["output_zero_point"]
+    shifted = total - p["input_zero_point"] * p["count"]
+    out = fp.multiply_by_quantized_multiplier(shifted, op.arrays["multiplier"][0], op.arrays["shift"][0]) + p["output_zero_point"]
     return np.clip(out, -128, 127).reshape(batch, -1)
 
 

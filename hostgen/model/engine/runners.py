@@ -115,6 +115,10 @@ class EngineRunner:
         """gc.mem_alloc() growth over `inferences` runs each of invoke, begin/step and classify."""
         return tuple(int(v) for v in self.micropython("allocation", str(inferences)).split())
 
+    def module_heap_bytes(self) -> int:
+        """Heap the imported .mpy module holds on the unix port (64-bit objects: an upper bound for a board)."""
+        return int(self.micropython("heap"))
+
     def micropython_ms(self, inferences: int) -> float:
         return float(self.micropython("bench", str(inferences)))
 
