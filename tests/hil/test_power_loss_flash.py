@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from helpers import app_with
 
 from hostgen.board import flash
 from hostgen.board.image import compile_mpy, firmware_files
@@ -23,7 +24,6 @@ from hostgen.board.unix_port import UNIX_PORT_ARCH
 from hostgen.board.vboard import VirtualBoardProcess
 from hostgen.config.board import load_board
 from hostgen.errors import HostgenError
-from helpers import app_with
 
 pytestmark = pytest.mark.hil
 
@@ -78,6 +78,14 @@ def install(session, firmware) -> None:
     flash.commit(session, flash.stage(session, firmware.files, lambda _: None))
 
 
+def flash_until_cut(port, firmware) -> None:
+    try:
+        with ReplSession(port) as session:
+            install(session, firmware)
+    except HostgenError:
+        pass  # the board lost power under it
+
+
 def boot(vboard, builds):
     """Boot the board as the power cut left it: the Firmware it runs whole, else 'unbootable' or 'mixed'."""
     with ReplSession(str(vboard.repl)) as session:
@@ -122,15 +130,7 @@ def test_power_loss_at_every_commit_step_and_during_the_copy(vboard, builds, run
                 for path in leftover.iterdir():
                     path.unlink()
                 leftover.rmdir()
-
-            def flashing():
-                try:
-                    with ReplSession(str(vboard.repl)) as session:
-                        install(session, new)
-                except HostgenError:
-                    pass  # the board went away under it
-
-            worker = threading.Thread(target=flashing)
+            worker = threading.Thread(target=flash_until_cut, args=(str(vboard.repl), new))
             worker.start()
             time.sleep(rng.uniform(0.0, copy_seconds * 1.1))
             power_cut(vboard)
