@@ -6,6 +6,7 @@ MicroPython REPL (garbage, or silence) ends in a clear error instead of a hang.
 
 from __future__ import annotations
 
+import errno
 import re
 import time
 
@@ -47,6 +48,9 @@ class ReplSession:
         try:
             self.transport = SerialTransport(port, baudrate=baud, timeout=1.0)
         except (TransportError, serial.SerialException, OSError) as exc:
+            if "exclusively lock" in str(exc) or getattr(exc, "errno", None) == errno.EBUSY:
+                raise HostgenError(f"{port} is in use by another program (a terminal, mpremote, hostgen monitor?); "
+                                   "close it and retry") from None
             raise HostgenError(f"cannot open {port}: {exc}; check the port name (or PORT=)") from None
         if not self._enter_raw_repl(timeout):
             self.transport.close()
