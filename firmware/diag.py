@@ -20,9 +20,15 @@ SOURCES = ("built-in defaults", "config.json", "built-in defaults: config.json i
            "built-in defaults: config.json is from another build")
 
 
+STOPPED = ("pipeline  STOPPED: a soft reset into the raw REPL (mpremote without 'resume')",
+           "          does not run main.py. Start it: faultline.start()",
+           "          Reach a running board: mpremote connect PORT resume exec ...")
+NOISE_FLOOR_RMS = 3  # a peak limit within 3 x the live RMS trips on noise
+
+
 def _running():
     if pipeline.running is None:
-        raise RuntimeError("faultline is not running: main.py starts it at boot, or call faultline.start()")
+        raise RuntimeError("faultline is not running: call faultline.start() (main.py does at boot)")
     return pipeline.running
 
 
@@ -44,9 +50,13 @@ def _mean(ring: ptr16, n: int) -> int:
 
 
 def status():
-    """What this board is running and how it is set up."""
-    p = _running()
+    """What this board is running and how it is set up (or that it is stopped, and how to start it)."""
     print(faultline.banner())
+    p = pipeline.running
+    if p is None:
+        for line in STOPPED:
+            print(line)
+        return
     samples = p.read
     print("uptime    %s   samples %d (%d Hz x %d channel%s)" % (
         _duration(time.ticks_diff(time.ticks_ms(), p.started_ms)), samples, cfg.RATE_HZ, cfg.CHANNELS,
@@ -133,10 +143,13 @@ def set_threshold(name, value, channel=0):
         raise ValueError("value %r: give an integer from 1 to %d" % (value, settings.LARGEST))
     if not isinstance(channel, int) or not 0 <= channel < cfg.CHANNELS:
         raise ValueError("channel %r: this board has channels 0..%d" % (channel, cfg.CHANNELS - 1))
-    if name == "fast.peak":
-        current.peak_limits[channel] = value
-    elif name == "fast.energy":
-        current.energy_limits[channel] = value
+    if name in ("fast.peak", "fast.energy"):
+        rms = p.channels[channel].result[fallback.RMS]
+        floor = NOISE_FLOOR_RMS * rms if name == "fast.peak" else (rms * rms) >> 8
+        if value <= floor:
+            raise ValueError("%s %d is under ch%d's noise floor (rms %d): it would trip on noise; give more than %d" % (
+                name, value, channel, rms, floor))
+        (current.peak_limits if name == "fast.peak" else current.energy_limits)[channel] = value
     elif name == "model.limit":
         current.model_limit = value
     else:

@@ -21,9 +21,16 @@ def _model():
         return None
 
 
+def firmware_dir():
+    """The directory this firmware runs from: fw-<digest> once hostgen flash wrote it."""
+    parts = __file__.split("/")
+    return parts[-2] if len(parts) > 1 else "."
+
+
 def banner():
-    """One line a flashing tool can check: version, board, the arch it was built for, config."""
-    return "faultline %d.%d.%d board=%s arch=%s config=%s" % (cfg.VERSION + (cfg.BOARD, cfg.MPY_ARCH, cfg.CONFIG_DIGEST))
+    """One line a flashing tool can check: version, board, the arch it was built for, config, firmware."""
+    return "faultline %d.%d.%d board=%s arch=%s config=%s %s" % (
+        cfg.VERSION + (cfg.BOARD, cfg.MPY_ARCH, cfg.CONFIG_DIGEST, firmware_dir()))
 
 
 def start():

@@ -2,6 +2,7 @@
 # change at the REPL (diag.set_threshold), kept in config.json. A missing, corrupt or
 # foreign config.json means the built-in defaults, and `problem` says why.
 import array
+import gc
 import json
 import os
 
@@ -26,6 +27,19 @@ def _ints(value, count, what):
         if not isinstance(item, int) or not 1 <= item <= LARGEST:
             raise ValueError("%s: %r is not an integer in 1..%d" % (what, item, LARGEST))
     return value
+
+
+def largest_file():
+    """The most bytes a valid record for this build can take: anything longer is not read."""
+    return 512 + 24 * (fallback.RULES + 2) * cfg.CHANNELS
+
+
+def _read(name, size):
+    if size > largest_file():
+        raise ValueError("%d bytes, more than a config of this build can be (%d)" % (size, largest_file()))
+    with open(name, "rb") as f:
+        data = f.read(size)
+    return json.loads(data.decode())
 
 
 def commit():
@@ -57,19 +71,23 @@ class Settings:
         self.problem = ""
 
     def load(self):
-        """Apply config.json if it is valid for this build; else keep the defaults and say why."""
+        """Apply config.json if it is valid for this build; else keep the defaults and say why.
+
+        Whatever the file holds (any bytes, any size, any nesting), this returns: a bad file
+        must never stop detection.
+        """
         for name in (FILE, TEMP):
             try:
-                with open(name) as f:
-                    text = f.read()
+                size = os.stat(name)[6]
             except OSError:
                 continue
             try:
-                record = json.loads(text)
+                record = _read(name, size)
                 self._check(record)
-            except (ValueError, TypeError, KeyError) as error:
+            except Exception as error:  # a parse can raise anything: MemoryError, RuntimeError, UnicodeError...
                 self.source = FOREIGN if "another build" in str(error) else CORRUPT
-                self.problem = "%s: %s" % (name, error)
+                self.problem = "%s: %s %s" % (name, type(error).__name__, error)
+                gc.collect()  # a failed parse can leave most of the heap in garbage
                 return
             self._apply(record)
             self.source = FROM_FILE

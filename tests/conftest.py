@@ -22,6 +22,8 @@ def pytest_addoption(parser):
     group.addoption("--gateway", help="the real board's gateway (packet) serial port")
     group.addoption("--baud", type=int, default=115_200, help="REPL baud rate (default 115200)")
     group.addoption("--hil-board", default="stm32f4", help="the board under test: boards/<name>.toml (default stm32f4)")
+    faults = parser.getgroup("faults", "fault injection (power loss, garbage files)")
+    faults.addoption("--runs", type=int, help="runs per fault-injection test (the long version: --runs 100); default each test's CI size")
 
 
 def pytest_collection_modifyitems(items):
@@ -41,3 +43,9 @@ def reference_tflite() -> Path:
     result = run_hostgen("train")
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
+
+
+@pytest.fixture
+def runs(pytestconfig):
+    """How many runs a fault-injection test makes: --runs, else the test's own CI-sized default."""
+    return lambda default: pytestconfig.getoption("runs") or default

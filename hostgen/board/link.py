@@ -6,6 +6,7 @@ MicroPython REPL (garbage, or silence) ends in a clear error instead of a hang.
 
 from __future__ import annotations
 
+import errno
 import re
 import time
 
@@ -18,7 +19,7 @@ from hostgen.errors import HostgenError
 ARCHES = ("none", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
           "xtensawin", "rv32imc", "rv64imc")
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"  # the ">" after it is left for the first command
-BANNER = re.compile(rb"faultline (\d+\.\d+\.\d+) board=(\S+) arch=(\S+) config=(\S+)")
+BANNER = re.compile(rb"faultline (\d+\.\d+\.\d+) board=(\S+) arch=(\S+) config=(\S+) (\S+)")
 
 
 def find_port(board: Board) -> str:
@@ -47,6 +48,9 @@ class ReplSession:
         try:
             self.transport = SerialTransport(port, baudrate=baud, timeout=1.0)
         except (TransportError, serial.SerialException, OSError) as exc:
+            if "exclusively lock" in str(exc) or getattr(exc, "errno", None) == errno.EBUSY:
+                raise HostgenError(f"{port} is in use by another program (a terminal, mpremote, hostgen monitor?); "
+                                   "close it and retry") from None
             raise HostgenError(f"cannot open {port}: {exc}; check the port name (or PORT=)") from None
         if not self._enter_raw_repl(timeout):
             self.transport.close()
@@ -76,6 +80,8 @@ class ReplSession:
         """Run code; its printed output. A Python error on the board is a HostgenError."""
         from mpremote.transport import TransportExecError
 
+        if not self.transport.in_raw_repl and not self._enter_raw_repl(self.timeout):  # after a soft reset
+            raise HostgenError(f"{self.port} did not come back to the raw REPL after a soft reset")
         try:
             self.transport.exec_raw_no_follow(code)
             out, err = self.transport.follow(timeout or self.timeout)

@@ -32,7 +32,12 @@ def open_source(source: str, baud: int):
             return serial.Serial(source, baud, timeout=0.1)
         except serial.SerialException as exc:
             raise HostgenError(f"cannot open serial port {source}: {exc}") from None
-    return path.open("rb")
+    if stat.S_ISDIR(mode):
+        raise HostgenError(f"packet source {source} is a directory; give a file of packets, a serial port or a pty")
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise HostgenError(f"cannot read packet source {source} ({exc.strerror}); give a readable file") from None
 
 
 def read_packets(stream, decoder: StreamDecoder, idle_seconds: float | None, on_packet) -> None:
@@ -68,33 +73,55 @@ WINDOW_COLUMNS = ("channel", "start_sample", "decision", "tier", "rule", "score_
                   "mean", "rms", "peak", "crest_q8", "kurtosis_q8", "zcr")
 
 
-def save_packets(prefix: Path, packets: list[Packet]) -> list[Path]:
-    """PREFIX.csv (every packet, one column per field) and PREFIX_windows.npy (WINDOW packets, WINDOW_COLUMNS)."""
-    import csv
+class PacketSaver:
+    """PREFIX.csv (every packet, one column per field, written as it comes) and PREFIX_windows.npy
+    (WINDOW packets, WINDOW_COLUMNS, written on close). Both are created at once, so a path that
+    cannot be written is an error before anything is captured."""
 
-    import numpy as np
+    def __init__(self, prefix: Path):
+        import csv
 
-    from hostgen.board.packets import TYPES
+        from hostgen.board.packets import TYPES
 
-    fields = sorted({name for _, _, names in TYPES.values() for name in names if name})
-    table = prefix.with_suffix(".csv")
-    with table.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["seq", "ticks_ms", "node", "type", *fields])
-        for p in packets:
-            writer.writerow([p.seq, p.ticks_ms, p.node, p.kind, *(p.fields.get(name, "") for name in fields)])
-    windows = prefix.with_name(prefix.name + "_windows.npy")
-    rows = [[p.fields[c] for c in WINDOW_COLUMNS] for p in packets if p.kind == "WINDOW"]
-    np.save(windows, np.array(rows, np.int32).reshape(-1, len(WINDOW_COLUMNS)))
-    return [table, windows]
+        self.table = prefix.with_suffix(".csv")
+        self.windows = prefix.with_name(prefix.name + "_windows.npy")
+        self.fields = sorted({name for _, _, names in TYPES.values() for name in names if name})
+        self.rows: list[list[int]] = []
+        try:
+            self.file = self.table.open("w", newline="")
+            self.windows.touch()
+        except OSError as exc:
+            raise HostgenError(f"cannot write {exc.filename} ({exc.strerror}); give --save a prefix in a writable directory") from None
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(["seq", "ticks_ms", "node", "type", *self.fields])
+
+    def add(self, packet: Packet) -> None:
+        self.writer.writerow([packet.seq, packet.ticks_ms, packet.node, packet.kind, *(packet.fields.get(n, "") for n in self.fields)])
+        self.file.flush()
+        if packet.kind == "WINDOW":
+            self.rows.append([packet.fields[c] for c in WINDOW_COLUMNS])
+
+    def close(self) -> list[Path]:
+        import numpy as np
+
+        self.file.close()
+        np.save(self.windows, np.array(self.rows, np.int32).reshape(-1, len(WINDOW_COLUMNS)))
+        return [self.table, self.windows]
 
 
 def monitor(source: str, baud: int, seconds: float | None, save: str | None, rule_names: list[str] | None, highlight: bool) -> str:
     """Show packets as they come, with running counts; optionally save them. Ends after `seconds` or Ctrl-C."""
+    if seconds is not None and not 0 < seconds < float("inf"):
+        raise HostgenError(f"--seconds {seconds:g}: give a positive number of seconds (or leave it out to run until Ctrl-C)")
     decoder = StreamDecoder()
-    packets: list[Packet] = []
     counts: dict[str, int] = {}
-    stream = open_source(source, baud)
+    saver = PacketSaver(Path(save)) if save else None
+    try:
+        stream = open_source(source, baud)
+    except HostgenError:
+        if saver is not None:
+            saver.close()
+        raise
     started = time.monotonic()
     try:
         while seconds is None or time.monotonic() - started < seconds:
@@ -104,7 +131,8 @@ def monitor(source: str, baud: int, seconds: float | None, save: str | None, rul
                     break  # a file: its end
                 continue
             for packet in decoder.feed(data):
-                packets.append(packet)
+                if saver is not None:
+                    saver.add(packet)
                 counts[packet.kind] = counts.get(packet.kind, 0) + 1
                 line = packet_line(packet, False, rule_names)
                 alarming = packet.kind == "ALERT" and packet.fields["raised"] or packet.kind == "WINDOW" and packet.fields["decision"] == 2
@@ -113,8 +141,9 @@ def monitor(source: str, baud: int, seconds: float | None, save: str | None, rul
         pass
     finally:
         stream.close()
+        saved = saver.close() if saver is not None else []
     summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "no packets"
     lines = [f"{summary}; {decoder.bad_frames} bad frames; {decoder.bytes_in} bytes in {time.monotonic() - started:.1f} s"]
-    if save:
-        lines.append("saved " + ", ".join(str(p) for p in save_packets(Path(save), packets)))
+    if saved:
+        lines.append("saved " + ", ".join(str(p) for p in saved))
     return "\n".join(lines)

@@ -34,7 +34,9 @@ REPL_SCRIPT = MPY_DIR / "vboard_repl.py"
 SOFT_RESET, SOFT_RESET_RAW = 80, 81
 REPL_HEAP = 16 * 1024  # the REPL is C on a board; here it is Python, so its heap is added
 CRASH_WINDOW_S = 2.0
+CRASH_LOOP = 3  # exits of its own within CRASH_WINDOW_S of a start, in a row: the VM cannot start
 DEFAULT_SCENARIO = "normal:20,fault:10,impact,normal:10"
+LONGEST_SCENARIO_S = 3600  # the recording is made in memory up front: an hour at most (it loops)
 
 
 def vboard_dir(board: Board) -> Path:
@@ -57,6 +59,13 @@ def scenario_samples(spec: str, rate_hz: int, channels: int, seed: int = 1) -> n
         except ValueError:
             raise HostgenError(f"scenario item '{item}' has a non-number; write e.g. normal:20 or fault:10:0.6") from None
         seconds = values[0] if values else 1.0
+        if not 0 < seconds <= LONGEST_SCENARIO_S or any(v != v for v in values):
+            raise HostgenError(f"scenario item '{item}': give seconds from above 0 to {LONGEST_SCENARIO_S} (the scenario loops)")
+        if len(values) > 1 and not 0 <= values[1] <= 10:
+            raise HostgenError(f"scenario item '{item}': give a severity from 0 to 10, e.g. fault:10:0.6")
+        total_s = sum(len(p) for p in parts) / rate_hz + seconds
+        if total_s > LONGEST_SCENARIO_S:
+            raise HostgenError(f"scenario '{spec}' lasts more than {LONGEST_SCENARIO_S} s; shorten it (the scenario loops)")
         count = int(seconds * rate_hz)
         if kind == "normal":
             part = dataset.synthesize(machine, count, rng, rate_hz)
@@ -116,6 +125,8 @@ class VirtualBoard:
         self.gateway_read = self.gateway_write = -1
         self.last_out = b""
         self.running = True
+        self.quick_exits = 0
+        self.claimed = False  # only the board that holds the pid file may remove it and the links
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -132,13 +143,19 @@ class VirtualBoard:
         for stale in (self.link, self.packets_link, self.pidfile):
             if stale.is_symlink() or stale.exists():
                 stale.unlink()
+        try:
+            handle = os.open(self.pidfile, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise HostgenError(f"another virtual board is starting on {self.link}; stop it or use --link") from None
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+        self.claimed = True
 
     def start(self) -> None:
         samples = scenario_samples(self.scenario, self.rate_hz, self.channels)
         self.root.mkdir(parents=True, exist_ok=True)
         self.fs.mkdir(exist_ok=True)
         self.claim()
-        self.pidfile.write_text(str(os.getpid()))
         scenario = self.root / "scenario.i16"
         samples.tofile(scenario)
         # the gateway UART: a pipe the VM writes (it dies with SIGPIPE if this relay goes away)
@@ -177,6 +194,8 @@ class VirtualBoard:
             if fd >= 0:
                 os.close(fd)
         self.gateway_read = self.gateway_write = -1
+        if not self.claimed:  # refused: the links and pid file are the running board's
+            return
         for path in (self.link, self.packets_link, self.pidfile):
             if path.is_symlink() or path.exists():
                 path.unlink()
@@ -236,9 +255,12 @@ class VirtualBoard:
             self._spawn("raw", "soft")
         elif code == SOFT_RESET:
             self._spawn("friendly", "soft")
-        elif time.monotonic() - self.spawned_at < CRASH_WINDOW_S:
-            raise HostgenError(f"the virtual board's VM exits at once (exit {code}): {rest.decode(errors='replace').strip()[-200:]}")
         else:
+            # a VM killed by a signal is a board losing power: it boots again, however soon
+            quick = code >= 0 and time.monotonic() - self.spawned_at < CRASH_WINDOW_S
+            self.quick_exits = self.quick_exits + 1 if quick else 0
+            if self.quick_exits >= CRASH_LOOP:
+                raise HostgenError(f"the virtual board's VM exits at once (exit {code}): {rest.decode(errors='replace').strip()[-200:]}")
             self._to_pty(self.repl, f"\r\nvirtual board: the VM stopped (exit {code}); restarting\r\n".encode())
             self._spawn("friendly", "cold")
 

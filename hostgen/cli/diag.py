@@ -5,7 +5,9 @@ from __future__ import annotations
 from hostgen.cli import arguments
 from hostgen.errors import HostgenError
 
-SUMMARY = "run the board's REPL diagnostics over its serial port"
+SUMMARY = ("run the board's REPL diagnostics over its serial port, leaving the running firmware alone "
+           "(with mpremote: 'mpremote connect PORT resume exec \"import diag; diag.status()\"'; "
+           "without 'resume' mpremote soft-resets the board and the pipeline stops)")
 CALLS = {
     "status": "diag.status()",
     "health": "diag.health()",
@@ -29,8 +31,11 @@ def board_call(what: list[str]) -> str:
         return CALLS[command]
     if command == "last" and len(rest) <= 1 and all(r.isdigit() for r in rest):
         return f"diag.last({rest[0] if rest else 10})"
-    if command == "set" and len(rest) in (2, 3) and all(r.lstrip("-").isdigit() for r in rest[1:]):
-        return f"diag.set_threshold({rest[0]!r}, {', '.join(rest[1:])})"
+    if command == "set" and len(rest) in (2, 3):
+        for what_, text in zip(("value", "channel"), rest[1:]):
+            if not text.lstrip("-").isdigit():
+                raise HostgenError(f"diag set {rest[0]}: the {what_} {text!r} is not an integer; e.g. diag set {rest[0]} 120")
+        return f"diag.set_threshold({rest[0]!r}, {', '.join(str(int(r)) for r in rest[1:])})"
     raise HostgenError(
         f"diag command {' '.join(what)!r} not known; use one of {', '.join(CALLS)}, last [N], set NAME VALUE [CHANNEL]"
     )

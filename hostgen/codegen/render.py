@@ -30,17 +30,34 @@ C_KEYWORDS = frozenset(
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def _valid_identifier(name: str) -> bool:
+    reserved = name.startswith("__") or re.match(r"^_[A-Z]", name)
+    return bool(IDENTIFIER.match(name)) and name.lower() not in C_KEYWORDS and not reserved
+
+
+def suggested_identifier(name: str) -> str | None:
+    """A valid C identifier close to `name` (ASCII letters, digits and single _), or None."""
+    fix = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_")
+    if fix[:1].isdigit():
+        fix = f"m_{fix}"
+    fix = fix[:63].rstrip("_")
+    if fix.lower() in C_KEYWORDS:
+        fix = f"{fix}_model"
+    return fix if _valid_identifier(fix) else None
+
+
 def check_identifier(name: str, what: str = "model name") -> None:
     """A name that becomes part of C identifiers must be valid C and not reserved."""
-    fix = re.sub(r"\W", "_", name).lstrip("_") or "model"
-    if fix[0].isdigit():
-        fix = f"m_{fix}"
+    if _valid_identifier(name):
+        return
+    fix = suggested_identifier(name)
+    advice = f"use --name {fix}" if fix else "give --name with letters, digits and _"
+    shown = name if len(name) <= 40 else f"{name[:40]}... ({len(name)} characters)"
     if not IDENTIFIER.match(name):
-        raise HostgenError(f"{what} '{name}' is not a valid C identifier (letters, digits, _; 63 at most); use --name {fix}")
-    if name in C_KEYWORDS or name.lower() in C_KEYWORDS:
-        raise HostgenError(f"{what} '{name}' is a C/C++ keyword; use --name {name}_model")
-    if name.startswith("__") or re.match(r"^_[A-Z]", name):
-        raise HostgenError(f"{what} '{name}' is reserved in C (leading __ or _ and a capital); use --name {fix}")
+        raise HostgenError(f"{what} '{shown}' is not a valid C identifier (ASCII letters, digits, _; 63 at most); {advice}")
+    if name.lower() in C_KEYWORDS:
+        raise HostgenError(f"{what} '{name}' is a C/C++ keyword; {advice}")
+    raise HostgenError(f"{what} '{name}' is reserved in C (leading __ or _ and a capital); {advice}")
 
 
 def display_path(path: Path) -> str:

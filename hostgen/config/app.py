@@ -6,6 +6,7 @@ values in range. The built-in default is hostgen/defaults/app.toml.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from hostgen.config.toml import check_table, read_toml
@@ -18,6 +19,10 @@ FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
 INPUT_RECIPES = ("centred_full_scale", "raw_counts")  # the engine's (hostgen/model/engine/recipe.py)
 MODEL_KINDS = ("auto", "classifier", "reconstruction")
 TIER2_MODES = ("auto", "required", "off")
+MAX_RATE_HZ = 50_000  # a timer IRQ per sample on a MicroPython board; the BOOT packet has 16 bits for it
+MAX_DERIVATION_WINDOWS = 50_000  # synthesized and kept in memory (about 1 KB each) to derive thresholds
+MAX_RIPPLE_DB = 6.0  # a passband that may sag by half is not a passband
+MAX_STOPBAND_DB = 90.0  # about what Q15 coefficients (15 bits, 6 dB a bit) can reach
 
 SCHEMA: dict[str, dict[str, str]] = {
     "sampling": {
@@ -96,7 +101,8 @@ def _require(path: Path, ok: bool, key: str, value, fix: str) -> None:
 def _check_values(path: Path, app: dict) -> None:
     sampling, spec, fallback, fast = app["sampling"], app["filter"], app["fallback"], app["fastpath"]
     window = sampling["window_samples"]
-    _require(path, sampling["rate_hz"] > 0, "sampling.rate_hz", sampling["rate_hz"], "give the sample rate in Hz")
+    _require(path, 0 < sampling["rate_hz"] <= MAX_RATE_HZ, "sampling.rate_hz", sampling["rate_hz"],
+             f"give the sample rate in Hz, 1 to {MAX_RATE_HZ}")
     _require(path, 1 <= sampling["channels"] <= 8, "sampling.channels", sampling["channels"], "use 1 to 8 channels")
     _require(path, 0 < sampling["full_scale_counts"] <= 32767, "sampling.full_scale_counts",
              sampling["full_scale_counts"], "use 1 to 32767 (samples are int16)")
@@ -118,15 +124,23 @@ def _check_values(path: Path, app: dict) -> None:
              "use 0 (choose) or an odd count of at least 3 (linear phase, type I)")
     _require(path, 3 <= spec["max_taps"] <= 255 and spec["max_taps"] % 2 == 1, "filter.max_taps", spec["max_taps"],
              "use an odd count from 3 to 255")
-    for key in ("transition_hz", "passband_ripple_db", "stopband_db"):
-        _require(path, spec[key] > 0, f"filter.{key}", spec[key], "it must be positive")
+    nyquist = sampling["rate_hz"] / 2
+    _require(path, all(math.isfinite(edge) for edge in spec["band_hz"]), "filter.band_hz", spec["band_hz"],
+             f"give band edges in Hz between 0 and the Nyquist frequency ({nyquist:g} Hz)")
+    _require(path, 0 < spec["transition_hz"] < nyquist, "filter.transition_hz", spec["transition_hz"],
+             f"give a width in Hz below the Nyquist frequency ({nyquist:g} Hz)")
+    _require(path, 0 < spec["passband_ripple_db"] <= MAX_RIPPLE_DB, "filter.passband_ripple_db", spec["passband_ripple_db"],
+             f"use more than 0 and at most {MAX_RIPPLE_DB:g} dB")
+    _require(path, 0 < spec["stopband_db"] <= MAX_STOPBAND_DB, "filter.stopband_db", spec["stopband_db"],
+             f"use more than 0 and at most {MAX_STOPBAND_DB:g} dB (what Q15 coefficients can reach)")
     unknown = [f for f in fallback["decide_on"] if f not in FEATURES]
     _require(path, not unknown, "fallback.decide_on", fallback["decide_on"], f"features are {', '.join(FEATURES)}")
     _require(path, 0.5 <= fallback["suspect_quantile"] < fallback["fault_quantile"] < 1.0, "fallback quantiles",
              (fallback["suspect_quantile"], fallback["fault_quantile"]), "need 0.5 <= suspect < fault < 1")
     _require(path, 0 <= fallback["margin"] <= 5, "fallback.margin", fallback["margin"], "use 0 to 5")
-    _require(path, fallback["normal_windows"] >= 100 and fallback["heldout_windows"] >= 100, "fallback windows",
-             (fallback["normal_windows"], fallback["heldout_windows"]), "use at least 100 of each")
+    for key in ("normal_windows", "heldout_windows"):
+        _require(path, 100 <= fallback[key] <= MAX_DERIVATION_WINDOWS, f"fallback.{key}", fallback[key],
+                 f"use 100 to {MAX_DERIVATION_WINDOWS} (each is synthesized and kept in memory)")
     _require(path, 0 <= fast["margin"] <= 10, "fastpath.margin", fast["margin"], "use 0 to 10")
     _require(path, 0 < fast["hysteresis"] < 1, "fastpath.hysteresis", fast["hysteresis"], "use a share in (0, 1)")
     for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):

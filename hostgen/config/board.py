@@ -40,7 +40,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "stack_bytes": "int",
         "heap_bytes": "int",
     },
-    "budget": {"arena_regions": "list[str]", "fraction": "float", "basis": "str"},
+    "budget": {"arena_regions": "list[str]", "fraction": "number", "basis": "str"},
     "flashing": {
         "method": "str",
         "chip": "str",
@@ -58,6 +58,13 @@ SCHEMA: dict[str, dict[str, str]] = {
         "gateway_rx_pin": "str",
         "gateway_baud": "int",
     },
+}
+ADDRESS_SPACE = 2**32  # every board here is a 32-bit MCU
+RANGES = {  # section.key: (lowest, highest, what to give)
+    "core.clock_hz": (1_000_000, 1_000_000_000, "the CPU clock in Hz, 1 MHz to 1 GHz"),
+    "core.cache_line_bytes": (0, 256, "0 (no data cache) or a power of two up to 256"),
+    "repl.baud": (300, 10_000_000, "a baud rate from 300 to 10000000"),
+    "io.gateway_baud": (300, 10_000_000, "a baud rate from 300 to 10000000"),
 }
 SRAM_REGION_SCHEMA = {"name": "str", "origin": "int", "size_bytes": "int", "use": "str"}
 
@@ -158,6 +165,30 @@ def _check(path: Path, raw: dict) -> None:
         check_table(path, f"sram[{i}]", region, SRAM_REGION_SCHEMA)
 
 
+def _check_ranges(path: Path, board: Board) -> None:
+    """Figures a 32-bit MCU can have: clocks, bauds and cache lines in range, addresses and sizes in 32 bits."""
+    raw = board.raw
+    for key, (lowest, highest, give) in RANGES.items():
+        section, field = key.split(".")
+        if not lowest <= raw[section][field] <= highest:
+            raise HostgenError(f"{path}: key '{key}' is {raw[section][field]}; give {give}")
+    flash = raw["flash"]
+    spans = [("flash.origin", "flash.size_bytes", flash["origin"], flash["size_bytes"]),
+             ("flash.model_origin", "flash.model_size_bytes", flash["model_origin"], flash["model_size_bytes"])]
+    spans += [(f"sram '{r.name}' origin", f"sram '{r.name}' size_bytes", r.origin, r.size_bytes) for r in board.sram]
+    for origin_key, size_key, origin, size in spans:
+        if size == 0:
+            raise HostgenError(f"{path}: {size_key} is 0; give the region's size in bytes (datasheet)")
+        if origin + size > ADDRESS_SPACE:
+            raise HostgenError(f"{path}: {origin_key} {origin:#x} + {size_key} {size} ends beyond the 32-bit address "
+                               f"space ({ADDRESS_SPACE:#x}); check the figures against the datasheet")
+    for key in ("flash.firmware_bytes", "flashing.firmware_offset", "micropython.static_ram_bytes", "micropython.stack_bytes",
+                "micropython.heap_bytes"):
+        section, field = key.split(".")
+        if raw[section][field] >= ADDRESS_SPACE:
+            raise HostgenError(f"{path}: key '{key}' is {raw[section][field]}; it must fit the 32-bit address space")
+
+
 def _check_consistency(path: Path, board: Board) -> None:
     raw = board.raw
     if raw["name"] != path.stem:
@@ -176,6 +207,7 @@ def _check_consistency(path: Path, board: Board) -> None:
         for usb_id in raw[section][field]:
             if not USB_ID.match(usb_id):
                 raise HostgenError(f"{path}: key '{key}' has '{usb_id}'; write USB ids as 'vvvv:pppp' in lower-case hex")
+    _check_ranges(path, board)
     fraction = raw["budget"]["fraction"]
     if not 0.0 < fraction <= 1.0:
         raise HostgenError(f"{path}: key 'budget.fraction' is {fraction}; it must be in (0, 1]")

@@ -9,10 +9,20 @@ import numpy as np
 from hostgen.errors import HostgenError
 
 
+def load_array(path: Path):
+    """np.load without pickles; a file that is not NumPy's says so (numpy would advise loading it unsafely)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError("not a NumPy .npy or .npz file") from None
+        raise
+
+
 def load_recording(path: Path, channels: int | None = None) -> np.ndarray:
     """An int16 recording of shape (samples,) or (samples, channels), as (samples, channels)."""
     try:
-        data = np.load(path, allow_pickle=False)
+        data = load_array(path)
     except (OSError, ValueError) as exc:
         raise HostgenError(f"cannot read recording {path} ({exc}); give an int16 .npy file") from None
     if not isinstance(data, np.ndarray):
@@ -33,7 +43,7 @@ def load_recording(path: Path, channels: int | None = None) -> np.ndarray:
 def load_representative(path: Path) -> np.ndarray:
     """Float32 windows from .npy, or the `x` array of an .npz."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = load_array(path)
         data = loaded["x"] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
     except (OSError, ValueError, KeyError) as exc:
         raise HostgenError(f"cannot read representative data {path} ({exc}); give a .npy or an .npz with 'x'") from None

@@ -159,7 +159,7 @@ def design_fir(app: dict) -> FirDesign:
         coeffs = quantize_q15(taps)
         ripple, attenuation = achieved_response(coeffs, rate, passband, stopband)
         best = (numtaps, ripple, attenuation)
-        if ripple <= spec["passband_ripple_db"] and attenuation >= spec["stopband_db"]:
+        if coeffs.any() and ripple <= spec["passband_ripple_db"] and attenuation >= spec["stopband_db"]:  # all-zero taps pass nothing
             return FirDesign(spec["name"], spec["type"], rate, taps, coeffs, passband, stopband, ripple, attenuation, spec)
     numtaps, ripple, attenuation = best
     raise HostgenError(

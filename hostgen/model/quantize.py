@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ def import_tensorflow():
 
 
 def load_keras(path: Path):
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+        raise HostgenError(f"{path} is not a Keras model (a .keras file is a zip archive); save one with model.save('m.keras')")
     tf = import_tensorflow()
     try:
         return tf.keras.models.load_model(path, compile=False)

@@ -17,6 +17,8 @@ def resolve_model(model_arg: str | None, representative: str | None, log) -> tup
 
         return load_model(reference_tflite(log)), MODEL_NAME
     path = Path(model_arg)
+    if path.is_dir():
+        raise HostgenError(f"model {path} is a directory; give a .tflite or .keras file")
     if not path.is_file():
         raise HostgenError(f"model file {path} not found; give a .tflite or .keras file")
     if path.suffix == ".tflite":

@@ -23,10 +23,18 @@ micropython.kbd_intr(3)  # the relay turns Ctrl-C into SIGINT, which interrupts 
 
 
 class _BoardOs:
-    """`os` as a board has it: ilistdir gives sizes too (the unix port's does not)."""
+    """`os` as a board has it: ilistdir gives sizes too (the unix port's does not), and rename
+    will not replace an existing file (a board's FAT volume refuses to)."""
 
     def __getattr__(self, name):
         return getattr(os, name)
+
+    def rename(self, old, new):
+        try:
+            os.stat(new)
+        except OSError:
+            return os.rename(old, new)
+        raise OSError(17)  # EEXIST
 
     def ilistdir(self, path="."):
         for entry in os.ilistdir(path):

@@ -23,7 +23,7 @@ import numpy as np
 from hostgen.codegen.render import display_path
 from hostgen.config.toml import read_toml
 from hostgen.data import synthetic as dataset
-from hostgen.data.recordings import load_representative
+from hostgen.data.recordings import load_array, load_representative
 from hostgen.errors import HostgenError
 from hostgen.model import graph as model_graph
 from hostgen.model import quantize, tflm_run
@@ -118,7 +118,7 @@ def load_evaluation(data_path: Path | None, int8: ModelInfo, windows: int | None
     """x, y and (when x was made from them) the int16 sensor counts, checked against the int8 model."""
     path = data_path or REFERENCE_DATA
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = load_array(path)
         arrays = dict(loaded) if isinstance(loaded, np.lib.npyio.NpzFile) else {}
     except (OSError, ValueError) as exc:
         raise HostgenError(f"cannot read evaluation data {path} ({exc}); give an .npz with x and y") from None

@@ -131,3 +131,26 @@ print("longest", longest[0])
 """)
     longest = int(out.split("longest")[1].split()[0])
     assert longest < 8000, f"{longest} us without yielding"
+
+
+def test_status_on_a_stopped_pipeline_says_so_and_how_to_start_it(workspace, env):
+    """After a soft reset into the raw REPL main.py has not run: status still prints."""
+    for stale in workspace.fs.iterdir():
+        stale.unlink()
+    result = workspace.run_code("import diag\ndiag.status()\n", env)
+    assert result.returncode == 0, result.stderr
+    assert "faultline 0.1.0 board=stm32f4" in result.stdout
+    assert "STOPPED" in result.stdout and "faultline.start()" in result.stdout and "resume" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_a_fast_path_limit_under_the_noise_floor_is_refused(workspace, env):
+    out = run(workspace, env, """
+for name, value in (("fast.peak", 1), ("fast.energy", 1)):
+    try:
+        diag.set_threshold(name, value)
+        print("ACCEPTED", name)
+    except ValueError as error:
+        print("refused:", error)
+""")
+    assert "ACCEPTED" not in out and out.count("noise floor") == 2, out

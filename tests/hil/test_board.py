@@ -187,29 +187,35 @@ def older_firmware(session: ReplSession, board) -> dict[str, bytes]:
 
 
 def test_reflash_after_an_interrupted_copy(flashed, port, board, board_name, is_virtual, request):
-    """The board runs an older build; a flash cut short mid-copy leaves it booting; a rerun completes it."""
-    from hostgen.board.flash import _write_file
+    """The board runs an older build; a flash cut short mid-copy leaves it booting; a rerun completes it and cleans up."""
+    from hostgen.board import flash as flashing
 
     with ReplSession(port) as session:
-        for name, data in older_firmware(session, board).items():
-            _write_file(session, name, data)
+        staged = flashing.stage(session, older_firmware(session, board), lambda _: None)
+        flashing.commit(session, staged)
         assert b"faultline " in session.soft_reset_and_read_banner()
+        flashing.remove_old_firmware(session, staged, lambda _: None)
     flash = subprocess.Popen([sys.executable, "-m", "hostgen", "flash", "--board", board_name, "--port", port], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     fs = request.getfixturevalue("virtual_board").fs if is_virtual else None
     deadline = time.monotonic() + (30 if fs is not None else 1.5)  # a real board: cut it 1.5 s in
-    while time.monotonic() < deadline and flash.poll() is None and not (fs is not None and any(fs.glob("*.new"))):
+    while time.monotonic() < deadline and flash.poll() is None and not (fs is not None and len(list(fs.glob("fw-*/*"))) > len(staged_names(staged, fs))):
         time.sleep(0.005)
     assert flash.poll() is None, "the flash finished before it could be interrupted"
     flash.kill()
     flash.wait()
     with ReplSession(port) as session:
-        assert b"faultline " in session.soft_reset_and_read_banner(), "the board must still boot"
+        assert staged.target.encode() in session.soft_reset_and_read_banner(), "the board must still boot the older build"
     result = hostgen("flash", "--board", board_name, "--port", port)
     assert result.returncode == 0, result.stderr
     assert re.search(r"\b([1-9]\d*) file\(s\) copied", result.stdout)
     with ReplSession(port) as session:
-        assert session.exec("import os\nprint([n for n in os.listdir() if n.endswith('.new')])").strip() == "[]"
+        left = session.exec("import os\nprint([n for n in os.listdir() if n.startswith('fw-') or n.endswith(('.new', '.tmp'))])")
+    assert len(eval(left)) == 1, f"one firmware directory and nothing temporary is left: {left}"
+
+
+def staged_names(staged, fs):
+    return list((fs / staged.target).iterdir())
 
 
 def test_tier2_decisions_match_hostgen_infer_on_the_same_windows(flashed, gateway, is_virtual, board, tmp_path):

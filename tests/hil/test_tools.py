@@ -80,3 +80,16 @@ def test_plain_pyserial_client(port):
         link.read(4096)
         link.write(b"x = 2 ** 10\rx + 1\r")
         expect(link, b"1025\r\n>>> ")
+
+
+def test_mpremote_exec_without_resume_still_shows_status(flashed, port):
+    """The first thing a person tries soft-resets the board into the raw REPL: status says the pipeline stopped and how to start it."""
+    result = subprocess.run([*MPREMOTE, "connect", port, "exec", "import diag; diag.status()"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "STOPPED" in result.stdout and "faultline.start()" in result.stdout and "resume" in result.stdout
+    resumed = subprocess.run([*MPREMOTE, "connect", port, "resume", "exec", "import faultline; faultline.start(); import diag; diag.status()"],
+                             capture_output=True, text=True, timeout=60)
+    assert "uptime" in resumed.stdout, resumed.stdout + resumed.stderr
+    with serial.Serial(port, 115_200, timeout=0.2) as link:  # back to a normal boot for the tests after this one
+        link.write(b"\r\x03\x02\x04")
+        expect(link, b"faultline ", timeout=20)

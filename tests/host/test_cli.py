@@ -30,3 +30,17 @@ def test_boards_lists_every_board():
     result = run_hostgen("boards")
     assert result.returncode == 0
     assert all(name in result.stdout for name in ("esp32", "esp32s3", "stm32f4", "nucleo_f446re", "nucleo_f401re"))
+
+
+@pytest.mark.parametrize("what, fragment", [(["set", "rms.fault", "abc"], "value 'abc' is not an integer"),
+                                            (["set", "rms.fault", "12", "x"], "channel 'x' is not an integer")])
+def test_diag_set_with_a_non_integer_names_it(what, fragment):
+    from hostgen.cli.diag import board_call
+    from hostgen.errors import HostgenError
+
+    with pytest.raises(HostgenError, match=fragment):
+        board_call(what)
+
+
+def test_diag_help_says_how_to_reach_a_running_board():
+    assert "resume" in run_in_process("diag", "--help").stdout

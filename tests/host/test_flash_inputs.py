@@ -121,11 +121,13 @@ def test_a_board_with_another_arch_is_refused():
 def test_a_board_reporting_another_firmware_version_is_refused(tmp_path):
     (tmp_path / "faultline_config.py").write_text('CONFIG_DIGEST = "0123abcd"\n')
     board = load_board("esp32")
-    good = f"faultline {__version__} board=esp32 arch=xtensawin config=0123abcd".encode()
-    assert check_banner(b"MPY: soft reboot\r\n" + good + b"\r\n>>> ", board, tmp_path)
+    good = f"faultline {__version__} board=esp32 arch=xtensawin config=0123abcd fw-00112233".encode()
+    assert check_banner(b"MPY: soft reboot\r\n" + good + b"\r\n>>> ", board, tmp_path, "fw-00112233")
     with pytest.raises(HostgenError, match="reports faultline 9.9.9"):
-        check_banner(b"faultline 9.9.9 board=esp32 arch=xtensawin config=0123abcd", board, tmp_path)
+        check_banner(b"faultline 9.9.9 board=esp32 arch=xtensawin config=0123abcd fw-00112233", board, tmp_path)
     with pytest.raises(HostgenError, match="config=ffffffff"):
-        check_banner(f"faultline {__version__} board=esp32 arch=x config=ffffffff".encode(), board, tmp_path)
+        check_banner(f"faultline {__version__} board=esp32 arch=x config=ffffffff fw-00112233".encode(), board, tmp_path)
+    with pytest.raises(HostgenError, match="boots fw-00112233, not the firmware just written"):
+        check_banner(good, board, tmp_path, "fw-44556677")
     with pytest.raises(HostgenError, match="no faultline boot banner"):
         check_banner(b"MicroPython v1.24 on 2024\r\n>>> ", board, tmp_path)

@@ -55,3 +55,38 @@ def test_bad_scenario_is_a_user_error(tmp_path):
     result = run_hostgen("vboard", "--board", "esp32", "--link", tmp_path / "r", "--gateway", tmp_path / "g", "--scenario", "normal:x")
     assert_user_error(result, "normal:x")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("spec", ["normal:-5", "normal:nan", "normal:1e9", "normal:inf", "normal:0", "fault:10:nan",
+                                  "fault:10:-1", "normal:3000,normal:3000"])
+def test_scenario_values_out_of_range_are_user_errors(spec):
+    with pytest.raises(HostgenError, match="scenario"):
+        scenario_samples(spec, 1000, 1)
+
+
+def test_a_refused_second_board_leaves_the_running_one_alone(tmp_path):
+    with VirtualBoardProcess("esp32", tmp_path) as vboard:
+        pidfile = vboard.repl.with_name(vboard.repl.name + ".pid")
+        for _ in range(2):  # the second and a third are both refused
+            again = run_hostgen("vboard", "--board", "esp32", "--link", vboard.repl, "--gateway", vboard.gateway, timeout=60)
+            assert_user_error(again, "already runs on")
+            assert vboard.repl.is_symlink() and vboard.gateway.is_symlink()
+            assert pidfile.read_text() == str(vboard.process.pid)
+
+
+def test_a_vm_killed_soon_after_its_start_is_booted_again(tmp_path):
+    """A power cut (SIGKILL of the VM) restarts the VM however soon after its start it comes."""
+    with VirtualBoardProcess("esp32", tmp_path) as vboard:
+        seen = set()
+        for _ in range(3):
+            deadline = time.monotonic() + 10
+            while not (set(children_of(vboard.process.pid)) - seen) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            vm = (set(children_of(vboard.process.pid)) - seen).pop()
+            seen.add(vm)
+            os.kill(vm, 9)
+        deadline = time.monotonic() + 10
+        while not (set(children_of(vboard.process.pid)) - seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert vboard.process.poll() is None, "the virtual board quit"
+        assert set(children_of(vboard.process.pid)) - seen, "no VM restarted"
