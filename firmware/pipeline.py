@@ -10,7 +10,7 @@ from micropython import const
 
 import fallback
 import faultline_config as cfg
-from fastpath import ENERGY, PEAK, SATURATED, STUCK, FastPath
+from fastpath import DISCONNECTED, DROPOUT, ENERGY, PEAK, SATURATED, STUCK, FastPath
 
 VERSION = (0, 1, 0)
 RING = const(256)  # samples per channel between the sampler and the loop (a power of two): 256 ms at 1 kHz
@@ -101,6 +101,7 @@ class Pipeline:
         self.overruns = 0
         self.tier2_errors = 0
         self.windows = 0
+        self.withheld = 0  # windows not judged because their channel's sensor was bad
         self.trips = bytearray(2)  # fast-path peak/energy trips in force, any channel
         self.histogram = array.array("H", bytes(2 * BINS))
         self.worst_us = 0
@@ -186,6 +187,11 @@ class Pipeline:
             self.heartbeat()
 
     def _window(self, channel, block_end):
+        self.windows += 1
+        if channel.fast.withholds():  # the sensor is, was or may be bad: these samples judge nothing
+            self.flush_summary(channel)
+            self.withheld += 1
+            return
         _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
         result = channel.result
         decision = fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], result)
@@ -204,7 +210,6 @@ class Pipeline:
             except Exception:  # a model failure is counted and contained; the fallback decides
                 self.tier2_errors += 1
                 tier = TIER_MODEL_ERROR
-        self.windows += 1
         start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
         rule = result[fallback.RULE] if tier != TIER_MODEL else -1
         if decision == fallback.NORMAL:
@@ -239,13 +244,15 @@ class Pipeline:
     def _alert(self, channel, rule, raised, value, limit, sample):
         self.link.alert(channel, rule, raised, value, limit, sample)
         self._log(EVENT_ALERT, channel, rule | (raised << 7), value, sample)
-        if rule == PEAK or rule == ENERGY:
-            self._update_safety()
+        self._update_safety()
 
     def _update_safety(self):
+        """High while a channel whose sensor is good has a machine limit tripped."""
         tripped = 0
         for channel in self.channels:
-            tripped |= channel.fast.tripped[PEAK] | channel.fast.tripped[ENERGY]
+            fast = channel.fast
+            if not fast.sensor_bad():
+                tripped |= fast.tripped[PEAK] | fast.tripped[ENERGY]
         if self.safety is not None:
             self.safety.value(tripped)
 
@@ -282,6 +289,7 @@ class Pipeline:
         for channel in self.channels:
             tripped = channel.fast.tripped
             value |= tripped[SATURATED] | tripped[STUCK] << 1 | (tripped[PEAK] | tripped[ENERGY]) << 2
+            value |= tripped[DROPOUT] << 4 | tripped[DISCONNECTED] << 5
         return value | (8 if self.model is not None else 0)
 
     def heartbeat(self):

@@ -59,6 +59,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "hysteresis": "number",
         "saturation_samples": "int",
         "stuck_samples": "int",
+        "dropout_samples": "int",
     },
 }
 
@@ -119,8 +120,10 @@ def _check_values(path: Path, app: dict) -> None:
              (fallback["normal_windows"], fallback["heldout_windows"]), "use at least 100 of each")
     _require(path, 0 <= fast["margin"] <= 10, "fastpath.margin", fast["margin"], "use 0 to 10")
     _require(path, 0 < fast["hysteresis"] < 1, "fastpath.hysteresis", fast["hysteresis"], "use a share in (0, 1)")
-    for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):
+    for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples", "dropout_samples"):
         _require(path, 1 <= fast[key] <= 10_000, f"fastpath.{key}", fast[key], "use 1 to 10000")
+    _require(path, fast["dropout_samples"] < fast["stuck_samples"], "fastpath.dropout_samples", fast["dropout_samples"],
+             f"use fewer repeats than fastpath.stuck_samples ({fast['stuck_samples']}): a dropout is a short stuck run")
     firmware = app["firmware"]
     _require(path, 0 <= firmware["node_id"] <= 65535, "firmware.node_id", firmware["node_id"], "use 0 to 65535")
     _require(path, 100 <= firmware["heartbeat_ms"] <= 3_600_000, "firmware.heartbeat_ms", firmware["heartbeat_ms"],

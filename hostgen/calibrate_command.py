@@ -15,7 +15,7 @@ from hostgen.errors import HostgenError
 from hostgen.fir import design_fir
 
 
-def calibrate(board: Board, normal: Path, faults: list[Path], rate_hz: int | None, app_path: str | None, log) -> dict:
+def calibrate(board: Board, normal: list[Path], faults: list[Path], rate_hz: int | None, app_path: str | None, log) -> dict:
     app = load_app(app_path)
     if rate_hz is not None:
         if rate_hz <= 0:
@@ -67,6 +67,14 @@ def format_calibration(result: dict) -> str:
             f"  fast path: peak limit {result['peak_limits'][c]}, energy limit {result['energy_limits'][c]}; "
             f"{fast['heldout_trips']} trips in {fast['heldout_seconds']} s of held-out normal running"
         )
-        for path, fault in channel["faults"].items():
-            lines.append(f"  fast path on {path}: {fault['fast_path_trips']} trips")
+        sensor = channel["sensor"]
+        learned = ", ".join(f"{side} learned from {seen['flat_tops']} flat tops" for side, seen in sensor["clip_learned"].items())
+        lines.append(f"  sensor: rails at {sensor['clip_levels'][0]} / {sensor['clip_levels'][1]}"
+                     f"{' (' + learned + ')' if learned else ' (full scale)'}, noise: {sensor['noise_limit']} crossings within a {sensor['quiet_range']}-count span")
+        lines.append(f"  {'held out, per recording':<44}{'windows':>8}{'flagged':>9}{'trips':>7}  sensor events")
+        for path, part in {**channel["heldout_per_recording"], **channel["faults"]}.items():
+            events = ", ".join(f"{rule} x{count}" for rule, count in part["sensor_events"].items()) or "-"
+            kind = "fault " if path in channel["faults"] else "normal"
+            lines.append(f"  {kind} {Path(path).name[:37]:<37}{part['windows']:>8}{part.get('flagged', 0):>9.2%}"
+                         f"{part['fast_path_trips']:>7}  {events}")
     return "\n".join(lines)

@@ -81,7 +81,7 @@ def cmd_calibrate(args) -> int:
     from hostgen.boards import load_board
     from hostgen.calibrate_command import calibrate, format_calibration
 
-    report = calibrate(load_board(args.board), Path(args.normal), [Path(f) for f in args.fault], args.rate, args.app, log)
+    report = calibrate(load_board(args.board), [Path(n) for n in args.normal], [Path(f) for f in args.fault], args.rate, args.app, log)
     print(json.dumps(report, indent=2) if args.json else format_calibration(report))
     return 0
 
@@ -294,7 +294,9 @@ def _qcheck_args(parser):
 def _calibrate_args(parser):
     _board(parser)
     _app(parser)
-    parser.add_argument("--normal", required=True, help="int16 .npy of normal running, (samples,) or (samples, channels)")
+    parser.add_argument("--normal", required=True, action="append",
+                        help="int16 .npy of normal running, (samples,) or (samples, channels); repeat it for several "
+                             "speeds, loads or days, or give a directory of them")
     parser.add_argument("--fault", action="append", default=[], help="int16 .npy of faulty running (repeatable)")
     parser.add_argument("--rate", type=int, help="the recordings' sample rate in Hz (default: the app config's)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -28,7 +28,8 @@ TYPES = {
          "dropped", "tier2_errors", "config_hash", "flags", None, None, None)),
 }
 TYPE_CODES = {name: code for code, (name, _, _) in TYPES.items()}
-ALERT_RULES = ("peak", "energy", "saturated", "stuck")
+ALERT_RULES = ("peak", "energy", "saturated", "stuck", "dropout", "disconnected")  # = hostgen.fastpath.RULES
+SENSOR_ALERT_RULES = ALERT_RULES[2:]
 DECISIONS = ("normal", "suspect", "fault")
 TIERS = ("fallback", "model", "fallback (model error)", "fallback (model unsure)")
 CONFIG_SOURCES = ("built-in defaults", "config.json", "defaults (config.json corrupt)", "defaults (config.json from another build)")
@@ -139,7 +140,7 @@ def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
     if packet.kind == "ALERT":
         rule = ALERT_RULES[f["rule"]] if f["rule"] < len(ALERT_RULES) else f"rule {f['rule']}"
         state = "RAISED" if f["raised"] else "cleared"
-        kind = "sensor" if rule in ("saturated", "stuck") else "fast path"
+        kind = "sensor" if rule in SENSOR_ALERT_RULES else "fast path"
         return f"{kind} {rule} {state} on ch{f['channel']} at sample {f['sample']}: {f['value']} (limit {f['limit']})"
     if packet.kind == "WINDOW":
         tier = TIERS[f["tier"]] if f["tier"] < len(TIERS) else f"tier {f['tier']}"
