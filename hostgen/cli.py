@@ -141,7 +141,8 @@ def cmd_replay(args) -> int:
     from hostgen.boards import load_board
     from hostgen.replay_command import replay_recording
 
-    print(replay_recording(load_board(args.board), Path(args.data), args.rate, args.app, args.json, log))
+    events = Path(args.events) if args.events else None
+    print(replay_recording(load_board(args.board), Path(args.data), args.rate, args.app, args.json, log, events))
     return 0
 
 
@@ -342,6 +343,8 @@ def _replay_args(parser):
     _app(parser)
     parser.add_argument("--data", required=True, help="int16 .npy recording, (samples,) or (samples, channels)")
     parser.add_argument("--rate", type=int, help="the recording's sample rate in Hz (must match the build's)")
+    parser.add_argument("--events", help='JSON of fault onsets, e.g. [{"onset_s": 8.0, "kind": "outer_race"}]: prints the '
+                                         "detection latency, flagged share after onset, false alarms before it and sensor faults")
     parser.add_argument("--json", action="store_true", help="one JSON object per packet, then the figures")
 
 

@@ -10,13 +10,16 @@ from hostgen.calibration import load_recording
 from hostgen.dsp import plan_dsp
 from hostgen.errors import HostgenError
 from hostgen.replay import replay
+from hostgen.replay_events import event_figures, format_events, load_events
 from hostgen.stream import packet_line
 
 
-def replay_recording(board: Board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log) -> str:
+def replay_recording(board: Board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log,
+                     events_path: Path | None = None) -> str:
     plan = plan_dsp(board, app_path)
     sampling = plan.app["sampling"]
     recording = load_recording(data, sampling["channels"])
+    events = load_events(events_path, data, sampling["rate_hz"], sampling["channels"]) if events_path else None
     if rate_hz is not None and rate_hz != sampling["rate_hz"]:
         raise HostgenError(
             f"--rate {rate_hz} Hz, but {board.name}'s build samples at {sampling['rate_hz']} Hz; "
@@ -44,8 +47,11 @@ def replay_recording(board: Board, data: Path, rate_hz: int | None, app_path: st
         "packets": {kind: sum(p.kind == kind for p in result.packets) for kind in ("BOOT", "ALERT", "WINDOW", "SUMMARY", "HEARTBEAT")},
     }
     lines = [packet_line(packet, as_json, plan.calibration.rules) for packet in result.packets]
+    judged = None
+    if events is not None:
+        judged = event_figures(result.packets, events, result.samples, plan.design.taps, sampling, sampling["channels"])
     if as_json:
-        lines.append(json.dumps({"figures": figures}))
+        lines.append(json.dumps({"figures": figures, **({"events": judged} if judged is not None else {})}))
     else:
         lines.append(
             f"{figures['samples']} samples ({figures['seconds']} s) in {figures['blocks']} blocks; loop p50/p99/max "
@@ -53,4 +59,6 @@ def replay_recording(board: Board, data: Path, rate_hz: int | None, app_path: st
             f"{figures['heap_peak_bytes']} of {figures['heap_limit_bytes']} bytes; link {figures['link_bytes_per_second']} B/s "
             f"vs {raw_rate} B/s raw"
         )
+        if judged is not None:
+            lines += format_events(judged, data)
     return "\n".join(lines)
