@@ -25,8 +25,9 @@ from hostgen.codegen import display_path, file_sha256, render_templates
 from hostgen.dsp import DspPlan
 from hostgen.features import FAULT, FEATURES, SUSPECT, Rule, features_of_windows, rules_for
 from hostgen.model_graph import macs_by_op
-from hostgen.paths import CACHE_DIR
+from hostgen.paths import CACHE_DIR, REFERENCE_DIR
 from hostgen.qcheck import tensorflow_version
+from hostgen.reference_model import MODEL_NAME, reference_figures
 from hostgen.tflite_model import ModelInfo
 
 DISTRIBUTIONS = {"hostgen": "faultline-hostgen", **{name: name for name in ("numpy", "scipy", "jinja2", "matplotlib", "tflite-micro")}}
@@ -224,6 +225,7 @@ def render_report(board: Board, model: ModelInfo, size: SizeReport, plan: DspPla
         "total_macs": sum(macs.values()),
         "tax": tax,
         "tax_note": tax_note,
+        "reference": reference_figures() if model.path.resolve() == (REFERENCE_DIR / f"{MODEL_NAME}.tflite").resolve() else None,
         "filter": plan.design.summary(),
         "calibration": plan.calibration,
         "rules": [rule.label for rule in rules_for(plan.app["fallback"]["decide_on"])],
