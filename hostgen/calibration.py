@@ -47,6 +47,7 @@ DERIVATION_SHARE = 0.7
 MIN_WINDOWS = 10
 SYNTHETIC_STREAM_SECONDS = 20
 SYNTHETIC_STREAMS = 8
+NOISE_MARGIN = 0.5  # the noise rule's own: white noise crosses its mean about every other sample, the machine far less
 
 
 @dataclass
@@ -134,11 +135,11 @@ def machine_trips(trips: dict[str, int]) -> int:
 
 
 def noise_limits(raws: list[np.ndarray], app: dict) -> list[int]:
-    """[crossings above every normal block's count, with the fast path's margin; half the smallest normal span]."""
+    """[crossings above every normal block's count, with NOISE_MARGIN; half the smallest normal span]."""
     block = app["sampling"]["block_samples"]
     counts = np.concatenate([mean_crossings(raw, block)[NOISE_CHECK_FROM:] for raw in raws])
     spans = np.concatenate([raw_ranges(raw, block)[NOISE_CHECK_FROM:] for raw in raws])
-    return [_limit(counts, app["fastpath"]["margin"]) + 1, max(1, int(spans.min()) // 2)]
+    return [_limit(counts, NOISE_MARGIN) + 1, max(1, int(spans.min()) // 2)]
 
 
 def learned_clip_levels(raws: list[np.ndarray], app: dict) -> tuple[list[int], dict]:

@@ -71,20 +71,22 @@ def inject(kind: str, seed: int) -> tuple[np.ndarray, int]:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_an_input_left_reading_noise_is_reported_disconnected(board, floor_plan, seed):
+def test_an_input_left_reading_noise_is_reported_disconnected_and_trips_no_machine_limit(board, floor_plan, seed):
     plan, modules = floor_plan
     recording, onset = inject("disconnected_noise", seed)
     alerts, _ = replay_against_reference(board, plan, modules, recording)
     first_sensor_report(alerts, "disconnected_noise", onset, NOISE_LATENCY_BLOCKS, plan.app["sampling"]["block_samples"])
-
-
-@pytest.mark.xfail(strict=True, reason="known gap: the step from the machine's last reading to the noise can trip the "
-                                       "energy limit before the noise rule (which needs the local mean to settle) reports")
-def test_noise_disconnection_raises_no_machine_alert_first(board, floor_plan):
-    plan, modules = floor_plan
-    recording, _ = inject("disconnected_noise", SEEDS[0])
-    alerts, _ = replay_against_reference(board, plan, modules, recording)
     assert not [a for a in alerts if ALERT_RULES[a["rule"]] in MACHINE_RULES and a["raised"]]
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the noise rule needs the local mean to forget the machine (about 10 "
+                                       "blocks); a window ending in that time holds the step into the noise and is judged")
+def test_noise_disconnection_judges_no_window_on_the_step_into_it(board, floor_plan):
+    plan, modules = floor_plan
+    recording, onset = inject("disconnected_noise", SEEDS[0])
+    _, windows = replay_against_reference(board, plan, modules, recording)
+    window = plan.app["sampling"]["window_samples"]
+    assert not [start for start, decision in windows.items() if start + window > onset]
 
 
 def reference(plan, recording):
