@@ -153,20 +153,29 @@ def _impulse_train(machine: Machine, turns: np.ndarray, shaft_hz: np.ndarray, fo
 
 
 def make_windows(
-    seed: int, count: int, fault_fraction: float = 0.5, window: int = WINDOW
+    seed: int, count: int, fault_fraction: float = 0.5, window: int = WINDOW,
+    speeds: tuple[float, float] | None = None, loads: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`count` windows of int16 counts, each from its own random machine, and their labels.
 
     Faults range from incipient (about a third of the developed impulse amplitude) to developed.
-    Ask for a window longer than the one used to give a filter samples to settle on.
+    Ask for a window longer than the one used to give a filter samples to settle on. With
+    `speeds` and `loads` (ranges), each window runs at its own operating point drawn from them,
+    and its bearing fault is an outer- or inner-race one: the operating-point-shifted set.
     """
     rng = np.random.default_rng(seed)
     labels = (rng.random(count) < fault_fraction).astype(np.int64)
     severities = rng.uniform(0.35, 1.0, count)
-    windows = np.stack(
-        [synthesize(random_machine(rng, bool(label), severity), window, rng) for label, severity in zip(labels, severities)]
-    )
-    return windows, labels
+    windows = []
+    for label, severity in zip(labels, severities):
+        machine = random_machine(rng, bool(label), severity)
+        if speeds is None:
+            windows.append(synthesize(machine, window, rng))
+            continue
+        kind = FAULT_KINDS[int(rng.integers(2))]
+        speed, load = np.full(window, rng.uniform(*speeds)), np.full(window, rng.uniform(*(loads or (1.0, 1.0))))
+        windows.append(synthesize(Machine(**{**machine.__dict__, "fault_kind": kind}), window, rng, speed=speed, load=load))
+    return np.stack(windows), labels
 
 
 def model_input(windows: np.ndarray) -> np.ndarray:

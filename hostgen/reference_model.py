@@ -29,6 +29,9 @@ RECIPE = {
     "train_windows": 20000,  # 6,000 gave 12.7% false alarms on the held-out set; 20,000 gives 1.6% (40,000: no better)
     "heldout_seed": 2,
     "heldout_windows": 1500,
+    "shifted_seed": 3,  # the operating-point-shifted held-out set: speeds and loads of hostgen.floor_data's held-out recordings
+    "shifted_speeds": (0.6, 1.4),
+    "shifted_loads": (0.5, 1.2),
     "init_seed": 7,
     "epochs": 30,
     "batch_size": 64,
@@ -111,25 +114,36 @@ def _train_into(target: Path, log) -> None:
     float_accuracy = float(np.mean(float_decided == held_labels))
     int8_accuracy = float(np.mean(int8_decided == held_labels))
     held = {"float": _rates(float_decided, held_labels), "int8_tflm": _rates(int8_decided, held_labels)}
+    shifted_counts, shifted_labels = dataset.make_windows(RECIPE["shifted_seed"], RECIPE["heldout_windows"],
+                                                          speeds=RECIPE["shifted_speeds"], loads=RECIPE["shifted_loads"])
+    x_shifted = dataset.model_input(shifted_counts)
+    shifted = {
+        "float": _rates(model.predict(x_shifted, verbose=0).argmax(1), shifted_labels),
+        "int8_tflm": _rates(tflm_predict(load_model(staging / f"{MODEL_NAME}.tflite"), x_shifted).argmax(1), shifted_labels),
+    }
     figures = {
         "key": recipe_key(),
         "recipe": RECIPE,
         "float_accuracy": round(float_accuracy, 4),
         "int8_tflm_accuracy": round(int8_accuracy, 4),
         "heldout": held,
+        "heldout_shifted": shifted,
         "targets": {"max_false_alarm_rate": TARGET_MAX_FALSE_ALARMS, "min_fault_recall": TARGET_MIN_RECALL},
-        "meets_targets": held["int8_tflm"]["false_alarm_rate"] <= TARGET_MAX_FALSE_ALARMS
-                         and held["int8_tflm"]["fault_recall"] >= TARGET_MIN_RECALL,
+        "meets_targets": all(
+            part["int8_tflm"]["false_alarm_rate"] <= TARGET_MAX_FALSE_ALARMS and part["int8_tflm"]["fault_recall"] >= TARGET_MIN_RECALL
+            for part in (held, shifted)
+        ),
         "train_seconds": round(time.monotonic() - started, 1),
     }
     (staging / "reference.json").write_text(json.dumps(figures, indent=2) + "\n")
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
-    int8 = held["int8_tflm"]
+    int8, moved = held["int8_tflm"], shifted["int8_tflm"]
     verdict = "meets" if figures["meets_targets"] else "misses (tier 2 should stay gated: the fallback decides)"
     log(
         f"reference model: held-out accuracy float {float_accuracy:.3f}, int8 (TFLM) {int8_accuracy:.3f}; int8 false alarms "
-        f"{int8['false_alarm_rate']:.3f} at fault recall {int8['fault_recall']:.3f}, which {verdict} the target "
+        f"{int8['false_alarm_rate']:.3f} at fault recall {int8['fault_recall']:.3f} ({moved['false_alarm_rate']:.3f} at "
+        f"{moved['fault_recall']:.3f} at other speeds and loads), which {verdict} the target "
         f"(<= {TARGET_MAX_FALSE_ALARMS} at >= {TARGET_MIN_RECALL}); {figures['train_seconds']} s"
     )
