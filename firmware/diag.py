@@ -15,7 +15,7 @@ import faultline
 import faultline_config as cfg
 import pipeline
 import settings
-from fastpath import DISCONNECTED, ENERGY, PEAK, RULE_NAMES, SATURATED, SATURATED_TOTAL
+from fastpath import DISCONNECTED, RULE_NAMES, SATURATED, SATURATED_TOTAL
 
 SOURCES = ("built-in defaults", "config.json", "built-in defaults: config.json is corrupt",
            "built-in defaults: config.json is from another build")

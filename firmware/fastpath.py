@@ -87,14 +87,16 @@ def _block_stats(raw: ptr16, filtered: ptr16, n: int, log2n: int, state: ptr32):
         if u < bottom:
             bottom = u
         if u >= high or u <= low:
-            rail += 1
+            if rail < 0x3FFFFFFF:  # runs stop counting at 2**30 samples (12 days at 1 kHz): viper ints are 32-bit
+                rail += 1
             repeat = 0
             if saturated < 0x3FFFFFFF:
                 saturated += 1
         else:
             rail = 0
             if bits == previous:
-                repeat += 1
+                if repeat < 0x3FFFFFFF:
+                    repeat += 1
             else:
                 repeat = 0
         previous = bits
