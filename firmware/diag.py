@@ -14,7 +14,7 @@ import faultline_config as cfg
 import micropython
 import pipeline
 import settings
-from fastpath import ENERGY, PEAK, RULE_NAMES, SATURATED, SATURATED_TOTAL, STUCK
+from fastpath import DISCONNECTED, RULE_NAMES, SATURATED, SATURATED_TOTAL
 
 SOURCES = ("built-in defaults", "config.json", "built-in defaults: config.json is corrupt",
            "built-in defaults: config.json is from another build")
@@ -76,12 +76,18 @@ def status():
             gate, p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
     print("windows   %d of %d samples every %d; packets sent %d, dropped %d, %d bytes" % (
         p.windows, cfg.WINDOW, cfg.STRIDE, p.link.sent, p.link.dropped, p.link.bytes))
+    print("          %d withheld: their channel's sensor was bad" % p.withheld)
     for channel in p.channels:
         result = channel.result
-        tripped = [RULE_NAMES[r] for r in (PEAK, ENERGY, SATURATED, STUCK) if channel.fast.tripped[r]]
+        tripped = [RULE_NAMES[r] for r in range(len(RULE_NAMES)) if channel.fast.tripped[r]]
         print("ch%d       last window %s (score %d.%02d)  fast path %s" % (
             channel.index, fallback.DECISIONS[result[fallback.DECISION]], result[fallback.SCORE] // 256,
             result[fallback.SCORE] % 256 * 100 // 256, ("TRIPPED: " + ", ".join(tripped)) if tripped else "ok"))
+
+
+def _sensor_state(fast):
+    bad = [RULE_NAMES[r].upper() for r in range(SATURATED, DISCONNECTED + 1) if fast.tripped[r]]
+    return "+".join(bad) if bad else "ok"
 
 
 def health():
@@ -94,9 +100,7 @@ def health():
     print("heap      %d bytes free, %d used" % (gc.mem_free(), gc.mem_alloc()))
     print("watchdog  %s" % ("fed every block" if p.watchdog is not None else "none on this port"))
     for channel in p.channels:
-        tripped = channel.fast.tripped
-        state = "SATURATED" if tripped[SATURATED] else ("STUCK" if tripped[STUCK] else "ok")
-        print("ch%d       sensor %s" % (channel.index, state))
+        print("ch%d       sensor %s" % (channel.index, _sensor_state(channel.fast)))
     if p.safety is not None:
         print("safety    output %s" % ("HIGH (a fast-path limit is tripped)" if p.safety.value() else "low"))
 
@@ -188,7 +192,6 @@ def sensor():
     p = _running()
     print("%-4s %12s %14s %14s  %s" % ("ch", "dc offset", "noise rms", "saturated", "state"))
     for channel in p.channels:
-        tripped = channel.fast.tripped
-        state = "SATURATED" if tripped[SATURATED] else ("STUCK" if tripped[STUCK] else "ok")
+        state = _sensor_state(channel.fast)
         print("ch%-2d %12d %14d %14d  %s" % (channel.index, _mean(channel.ring, pipeline.RING), channel.result[fallback.RMS],
                                            channel.fast.state[SATURATED_TOTAL], state))

@@ -9,7 +9,7 @@ import time
 import fallback
 import faultline_config as cfg
 import micropython
-from fastpath import ENERGY, PEAK, SATURATED, STUCK, FastPath
+from fastpath import DISCONNECTED, DROPOUT, ENERGY, PEAK, SATURATED, STUCK, FastPath
 from micropython import const
 
 RING = const(256)  # samples per channel between the sampler and the loop (a power of two): 256 ms at 1 kHz
@@ -97,6 +97,7 @@ class _Channel:
         fir = __import__(cfg.FIR_MODULE)
         self.index = index
         self.window_start = 0  # first sample of the window being decided
+        self.judged = True  # its last window was judged (its sensor was good)
         self.ring = array.array("h", bytes(2 * RING))
         self.raw_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filtered_block = array.array("h", bytes(2 * cfg.BLOCK))
@@ -136,6 +137,7 @@ class Pipeline:
         self.overruns = 0
         self.tier2_errors = 0
         self.windows = 0
+        self.withheld = 0  # windows not judged because their channel's sensor was bad
         self.trips = bytearray(2)  # fast-path peak/energy trips in force, any channel
         self.histogram = array.array("H", bytes(2 * BINS))
         self.worst_us = 0
@@ -241,24 +243,41 @@ class Pipeline:
         """Every channel's window is complete: the fallback judges each now; tier 2 starts on them."""
         if self.tier2_channel != NO_CHANNEL:  # tier 2 did not finish the last windows within a stride
             self._fallback_decides(TIER_MODEL_LATE)
+        withheld = 0
         for channel in self.channels:
+            self.windows += 1
+            channel.judged = not channel.fast.withholds()  # a sensor that is, was or may be bad: its samples judge nothing
+            if not channel.judged:
+                self.flush_summary(channel)
+                self.withheld += 1
+                withheld += 1
+                continue
             _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
             fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], channel.result)
             channel.window_start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
-            self.windows += 1
             if self.model is None:
                 self._decide(channel, channel.result[fallback.DECISION], TIER_FALLBACK, 0)
             elif self.model_input is None:
                 _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, channel.model_window)
             else:
                 _interleave(channel.raw_history, cfg.WINDOW, self.history_at, self.model_input, cfg.CHANNELS, channel.index)
-        if self.model is not None:
+        if self.model is None:
+            return
+        if self.model_input is not None and withheld:  # the model takes every channel: a bad one spoils its input
+            self.tier2_channel = 0
+            self._fallback_decides(TIER_FALLBACK)
+        else:
             self._tier2_begin(0)
 
     # -- tier 2: the model, one slice per block ------------------------------------------------
 
     def _tier2_begin(self, index):
-        """Prepare the model's input from channel `index`'s held window (or every channel's) and start it."""
+        """Prepare the model's input from the next judged channel's held window from `index` (or every channel's) and start it."""
+        while index < cfg.CHANNELS and not self.channels[index].judged:
+            index += 1
+        if index == cfg.CHANNELS:
+            self.tier2_channel = NO_CHANNEL
+            return
         self.tier2_channel = index
         try:
             if self.model_input is None:
@@ -315,6 +334,8 @@ class Pipeline:
         first = self.tier2_channel if self.model_input is None else 0
         for index in range(first, cfg.CHANNELS):
             channel = self.channels[index]
+            if not channel.judged:
+                continue
             if tier == TIER_MODEL_LATE:
                 self.model_late += 1
             self._decide(channel, channel.result[fallback.DECISION], tier, 0)
@@ -364,13 +385,15 @@ class Pipeline:
     def _alert(self, channel, rule, raised, value, limit, sample):
         self.link.alert(channel, rule, raised, value, limit, sample)
         self._log(EVENT_ALERT, channel, rule | (RAISED_BIT if raised else 0), value, sample)
-        if rule == PEAK or rule == ENERGY:
-            self._update_safety()
+        self._update_safety()
 
     def _update_safety(self):
+        """High while a channel whose sensor is good has a machine limit tripped."""
         tripped = 0
         for channel in self.channels:
-            tripped |= channel.fast.tripped[PEAK] | channel.fast.tripped[ENERGY]
+            fast = channel.fast
+            if not fast.sensor_bad():
+                tripped |= fast.tripped[PEAK] | fast.tripped[ENERGY]
         if self.safety is not None:
             self.safety.value(tripped)
 
@@ -407,6 +430,7 @@ class Pipeline:
         for channel in self.channels:
             tripped = channel.fast.tripped
             value |= tripped[SATURATED] | tripped[STUCK] << 1 | (tripped[PEAK] | tripped[ENERGY]) << 2
+            value |= tripped[DROPOUT] << 4 | tripped[DISCONNECTED] << 5
         return value | (8 if self.model is not None else 0)
 
     def heartbeat(self):

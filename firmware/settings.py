@@ -59,6 +59,12 @@ class Settings:
         self.full_scale = cfg.FULL_SCALE
         self.saturation_samples = cfg.SATURATION_SAMPLES
         self.stuck_samples = cfg.STUCK_SAMPLES
+        self.dropout_samples = cfg.DROPOUT_SAMPLES
+        self.clip_high = cfg.CLIP_HIGH
+        self.clip_low = cfg.CLIP_LOW
+        self.noise_limits = cfg.NOISE_LIMITS
+        self.quiet_ranges = cfg.QUIET_RANGES
+        self.window_blocks = cfg.WINDOW // cfg.BLOCK
         self.settle_blocks = cfg.SETTLE_BLOCKS
         self.debounce_blocks = cfg.DEBOUNCE_BLOCKS
         self.hold_blocks = cfg.HOLD_BLOCKS

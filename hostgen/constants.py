@@ -9,7 +9,7 @@ DECISIONS = ("normal", "suspect", "fault")  # a window's decision, by its code
 NORMAL, SUSPECT, FAULT = range(3)
 NO_RULE = -1
 
-ALERT_RULES = ("peak", "energy", "saturated", "stuck")  # an ALERT's rule, by its code
+ALERT_RULES = ("peak", "energy", "saturated", "stuck", "dropout", "disconnected")  # an ALERT's rule, by its code
 MACHINE_ALERT_RULES = ("peak", "energy")  # the fast path's limits; the others are sensor faults
 
 TIERS = ("fallback", "model", "fallback (model error)", "fallback (model unsure)", "fallback (model late)")  # who decided a window
@@ -27,4 +27,5 @@ ALERT_RAISED_BIT = 0x80  # an alert event's code is its rule, with this bit set 
 
 PACKET_VERSION = 1
 PACKET_TYPES = ("BOOT", "ALERT", "WINDOW", "SUMMARY", "HEARTBEAT")  # codes 1, 2, 3...
-HEARTBEAT_FLAGS = ("sensor saturated", "sensor stuck", "fast-path limit tripped", "model present")  # bit 0, 1...
+HEARTBEAT_FLAGS = ("sensor saturated", "sensor stuck", "fast-path limit tripped", "model present", "sensor dropout",
+                   "sensor disconnected")  # bit 0, 1...

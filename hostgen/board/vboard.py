@@ -44,7 +44,11 @@ def vboard_dir(board: Board) -> Path:
 
 
 def scenario_samples(spec: str, rate_hz: int, channels: int, seed: int = 1) -> np.ndarray:
-    """A recording, or a schedule like 'normal:20,fault:10:0.6,impact,stuck:3,saturated:2,normal:10'."""
+    """A recording, or a schedule like 'normal:20,fault:10:0.6,impact,stuck:3,saturated:2,dropout:2,open:2,normal:10'.
+
+    `fault:S:SEVERITY[:KIND]` takes a fault kind of dataset.FAULT_KINDS (outer_race by default); `open` is an
+    input left open, reading the positive rail.
+    """
     if spec.endswith(".npy"):
         from hostgen.data.recordings import load_recording
 
@@ -54,10 +58,13 @@ def scenario_samples(spec: str, rate_hz: int, channels: int, seed: int = 1) -> n
     parts = []
     for item in spec.split(","):
         kind, *numbers = item.strip().split(":")
+        fault_kind = numbers.pop() if kind == "fault" and len(numbers) == 3 else "outer_race"
+        if fault_kind not in dataset.FAULT_KINDS:
+            raise HostgenError(f"scenario item '{item}': fault kind '{fault_kind}'; use one of {', '.join(dataset.FAULT_KINDS)}")
         try:
             values = [float(n) for n in numbers]
         except ValueError:
-            raise HostgenError(f"scenario item '{item}' has a non-number; write e.g. normal:20 or fault:10:0.6") from None
+            raise HostgenError(f"scenario item '{item}' has a non-number; write e.g. normal:20 or fault:10:0.6:inner_race") from None
         seconds = values[0] if values else 1.0
         if not 0 < seconds <= LONGEST_SCENARIO_S or any(v != v for v in values):
             raise HostgenError(f"scenario item '{item}': give seconds from above 0 to {LONGEST_SCENARIO_S} (the scenario loops)")
@@ -71,7 +78,7 @@ def scenario_samples(spec: str, rate_hz: int, channels: int, seed: int = 1) -> n
             part = dataset.synthesize(machine, count, rng, rate_hz)
         elif kind == "fault":
             severity = values[1] if len(values) > 1 else 1.0
-            faulty = dataset.Machine(**{**machine.__dict__, "fault_counts": 2500.0 * severity})
+            faulty = dataset.Machine(**{**machine.__dict__, "fault_counts": 2500.0 * severity, "fault_kind": fault_kind})
             part = dataset.synthesize(faulty, count, rng, rate_hz)
         elif kind == "impact":
             part = dataset.synthesize(machine, rate_hz, rng, rate_hz).astype(np.int64)
@@ -81,8 +88,14 @@ def scenario_samples(spec: str, rate_hz: int, channels: int, seed: int = 1) -> n
             part = np.full(count, dataset.synthesize(machine, 1, rng, rate_hz)[0])
         elif kind == "saturated":
             part = dataset.synthesize(machine, count, rng, rate_hz).astype(np.int64) * 40
+        elif kind == "dropout":  # readings lost now and then, held at the last one
+            part = dataset.synthesize(machine, count, rng, rate_hz)
+            for start in range(rate_hz // 10, count - 40, rate_hz // 3):
+                part[start : start + 20] = part[start - 1]
+        elif kind == "open":
+            part = np.full(count, 32767)
         else:
-            raise HostgenError(f"scenario item '{item}': use normal, fault, impact, stuck or saturated, or give a .npy")
+            raise HostgenError(f"scenario item '{item}': use normal, fault, impact, stuck, saturated, dropout or open, or give a .npy")
         parts.append(np.clip(part, -32768, 32767))
     signal_ = np.concatenate(parts).astype(np.int16)
     return np.repeat(signal_[:, None], channels, axis=1)

@@ -14,7 +14,9 @@ SUMMARY = "derive fallback thresholds and fast-path limits from a machine's reco
 def add_arguments(parser) -> None:
     arguments.board(parser)
     arguments.app(parser)
-    parser.add_argument("--normal", required=True, help="int16 .npy of normal running, (samples,) or (samples, channels)")
+    parser.add_argument("--normal", required=True, action="append",
+                        help="int16 .npy of normal running, (samples,) or (samples, channels); repeat it for several "
+                             "speeds, loads or days, or give a directory of them")
     parser.add_argument("--fault", action="append", default=[], help="int16 .npy of faulty running (repeatable)")
     parser.add_argument("--rate", type=int, help="the recordings' sample rate in Hz (default: the app config's)")
     arguments.as_json(parser)
@@ -23,12 +25,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from hostgen.config.board import load_board
 
-    report = calibrate(load_board(args.board), Path(args.normal), [Path(f) for f in args.fault], args.rate, args.app)
+    report = calibrate(load_board(args.board), [Path(n) for n in args.normal], [Path(f) for f in args.fault], args.rate, args.app)
     print(json.dumps(report, indent=2) if args.json else format_calibration(report))
     return 0
 
 
-def calibrate(board, normal: Path, faults: list[Path], rate_hz: int | None, app_path: str | None) -> dict:
+def calibrate(board, normal: list[Path], faults: list[Path], rate_hz: int | None, app_path: str | None) -> dict:
     from hostgen.codegen.build import RECORD, app_config_for, default_out, regenerate
     from hostgen.config.app import load_app
     from hostgen.dsp.calibration import recording_calibration
@@ -121,6 +123,15 @@ def format_calibration(result: dict) -> str:
             f"  fast path: peak limit {result['peak_limits'][c]}, energy limit {result['energy_limits'][c]}; "
             f"{fast['heldout_trips']} trips in {fast['heldout_seconds']} s of held-out normal running"
         )
-        for path, fault in channel["faults"].items():
-            lines.append(f"  fast path on {path}: {fault['fast_path_trips']} trips")
+        sensor = channel["sensor"]
+        learned = ", ".join(f"{side} learned from {seen['flat_tops']} flat tops" for side, seen in sensor["clip_learned"].items())
+        lines.append(f"  sensor: rails at {sensor['clip_levels'][0]} / {sensor['clip_levels'][1]}"
+                     f"{' (' + learned + ')' if learned else ' (full scale)'}, noise: {sensor['noise_limit']} crossings within a "
+                     f"{sensor['quiet_range']}-count span")
+        lines.append(f"  {'held out, per recording':<44}{'windows':>8}{'flagged':>9}{'trips':>7}  sensor events")
+        for path, part in {**channel["heldout_per_recording"], **channel["faults"]}.items():
+            events = ", ".join(f"{rule} x{count}" for rule, count in part["sensor_events"].items()) or "-"
+            kind = "fault " if path in channel["faults"] else "normal"
+            lines.append(f"  {kind} {Path(path).name[:37]:<37}{part['windows']:>8}{part.get('flagged', 0):>9.2%}"
+                         f"{part['fast_path_trips']:>7}  {events}")
     return "\n".join(lines)

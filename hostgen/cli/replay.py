@@ -16,6 +16,8 @@ def add_arguments(parser) -> None:
     arguments.app(parser)
     parser.add_argument("--data", required=True, help="int16 .npy recording, (samples,) or (samples, channels)")
     parser.add_argument("--rate", type=int, help="the recording's sample rate in Hz (must match the build's)")
+    parser.add_argument("--events", help='JSON of fault onsets, e.g. [{"onset_s": 8.0, "kind": "outer_race"}]: prints the '
+                                         "detection latency, flagged share after onset, false alarms before it and sensor faults")
     arguments.as_json(parser, "one JSON object per packet, then the figures")
 
 
@@ -23,13 +25,16 @@ def run(args) -> int:
     from hostgen.config.board import load_board
 
     board = load_board(args.board)
-    print(replay_recording(board, Path(args.data), args.rate, args.app, args.json, arguments.log))
+    events = Path(args.events) if args.events else None
+    print(replay_recording(board, Path(args.data), args.rate, args.app, args.json, arguments.log, events))
     return 0
 
 
-def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log) -> str:
+def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | None, as_json: bool, log,
+                     events_path: Path | None = None) -> str:
     from hostgen.board.image import build_firmware
     from hostgen.board.replay import replay
+    from hostgen.board.replay_events import event_figures, format_events, load_events
     from hostgen.board.stream import packet_line
     from hostgen.codegen.build import build_with_app, recorded_request
     from hostgen.data.recordings import load_recording
@@ -39,6 +44,7 @@ def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | Non
     plan = plan_dsp(board, recorded_request(build).app)
     sampling = plan.app["sampling"]
     recording = load_recording(data, sampling["channels"])
+    events = load_events(events_path, data, sampling["rate_hz"], sampling["channels"]) if events_path else None
     if rate_hz is not None and rate_hz != sampling["rate_hz"]:
         raise HostgenError(
             f"--rate {rate_hz} Hz, but {board.name}'s build samples at {sampling['rate_hz']} Hz; "
@@ -66,8 +72,11 @@ def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | Non
         "packets": {kind: sum(p.kind == kind for p in result.packets) for kind in ("BOOT", "ALERT", "WINDOW", "SUMMARY", "HEARTBEAT")},
     }
     lines = [packet_line(packet, as_json, plan.calibration.rules) for packet in result.packets]
+    judged = None
+    if events is not None:
+        judged = event_figures(result.packets, events, result.samples, plan.design.taps, sampling, sampling["channels"])
     if as_json:
-        lines.append(json.dumps({"figures": figures}))
+        lines.append(json.dumps({"figures": figures, **({"events": judged} if judged is not None else {})}))
     else:
         lines.append(
             f"{figures['samples']} samples ({figures['seconds']} s) in {figures['blocks']} blocks; loop p50/p99/max "
@@ -75,4 +84,6 @@ def replay_recording(board, data: Path, rate_hz: int | None, app_path: str | Non
             f"{figures['heap_peak_bytes']} of {figures['heap_limit_bytes']} bytes; link {figures['link_bytes_per_second']} B/s "
             f"vs {raw_rate} B/s raw"
         )
+        if judged is not None:
+            lines += format_events(judged, data)
     return "\n".join(lines)

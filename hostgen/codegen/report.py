@@ -20,13 +20,14 @@ import numpy as np
 from hostgen.codegen.render import display_path, file_sha256, render_templates
 from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
-from hostgen.dsp import calibration, features, fir
 from hostgen.dsp.calibration import _filtered_windows
 from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, features_of_windows, rules_for
-from hostgen.dsp.plan import DspPlan
+from hostgen.dsp.plan import DspPlan, calibration, features, fir
 from hostgen.model.budget import SizeReport
 from hostgen.model.graph import macs_by_op
+from hostgen.model.reference import MODEL_NAME, reference_figures
 from hostgen.model.tflite import ModelInfo
+from hostgen.paths import REFERENCE_DIR
 from hostgen.qcheck.tax import tensorflow_version
 from hostgen.util.cache import cached_bytes, code_key
 
@@ -147,6 +148,37 @@ def thresholds_plot(plan: DspPlan) -> bytes:
     return _png(figure)
 
 
+def heldout_plot(calibration) -> bytes:
+    """Per channel, the calibration's held-out figures: windows flagged per held-out normal part and per fault recording."""
+    pyplot = _pyplot()
+    report = calibration.report
+    if "channels" in report:
+        panels = [
+            (f"channel {c['channel']}",
+             [(Path(path).stem, part.get("flagged", 0), part["fast_path_trips"], False) for path, part in c["heldout_per_recording"].items()]
+             + [(Path(path).stem, part.get("flagged", 0), part["fast_path_trips"], True) for path, part in c["faults"].items()])
+            for c in report["channels"]
+        ]
+    else:
+        panels = [("every channel (synthetic population)",
+                   [("held-out normal", report["heldout_normal"].get("flagged", 0), 0, False),
+                    ("held-out fault", report["heldout_fault"].get("flagged", 0), 0, True)])]
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(max(4.0, 1.2 * max(len(bars) for _, bars in panels)) * len(panels), 3.2),
+                                   squeeze=False)
+    for axis, (title, bars) in zip(axes[0], panels):
+        positions = np.arange(len(bars))
+        axis.bar(positions, [share for _, share, _, _ in bars],
+                 color=[COLOURS["fault"] if fault else COLOURS["float"] for *_, fault in bars])
+        for position, (_, share, trips, _) in zip(positions, bars):
+            axis.annotate(f"{share:.1%}" + (f", {trips} trips" if trips else ""), (position, share), ha="center", va="bottom", fontsize=7)
+        axis.set_xticks(positions, [name[:16] for name, *_ in bars], rotation=30, ha="right", fontsize=7)
+        axis.set_ylim(0, 1.1)
+        axis.set_ylabel("windows flagged")
+        axis.set_title(title, fontsize=9)
+    figure.suptitle("held out: normal parts (green: false alarms), fault recordings (orange: detection)", fontsize=8)
+    return _png(figure)
+
+
 def tool_versions(tax: dict | None) -> list[tuple[str, str]]:
     versions = [("python", platform.python_version())] + [(name, metadata.version(dist)) for name, dist in DISTRIBUTIONS.items()]
     if tax is not None:
@@ -173,6 +205,7 @@ def render_report(board: Board, model: ModelInfo, size: SizeReport, plan: DspPla
         "memory": _cached_png("memory", [board.raw, sizes], lambda: memory_plot(board, size)),
         "fir": files[f"fir_{plan.design.name}_response.png"],
         "thresholds": _cached_png("thresholds", population, lambda: thresholds_plot(plan)),
+        "heldout": _cached_png("heldout", plan.calibration.report, lambda: heldout_plot(plan.calibration)),
         **({"recall": _cached_png("recall", [tax["data"], tax["conditions"]], lambda: recall_plot(tax))} if tax else {}),
     }
     images = {name: base64.b64encode(png).decode() for name, png in plots.items()}
@@ -186,6 +219,7 @@ def render_report(board: Board, model: ModelInfo, size: SizeReport, plan: DspPla
         "total_macs": sum(macs.values()),
         "tax": tax,
         "tax_note": tax_note,
+        "reference": reference_figures() if model.path.resolve() == (REFERENCE_DIR / f"{MODEL_NAME}.tflite").resolve() else None,
         "filter": plan.design.summary(),
         "calibration": plan.calibration,
         "rules": [rule.label for rule in rules_for(plan.app["fallback"]["decide_on"])],

@@ -74,6 +74,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "hysteresis": "number",
         "saturation_samples": "int",
         "stuck_samples": "int",
+        "dropout_samples": "int",
     },
 }
 
@@ -143,7 +144,7 @@ def _check_values(path: Path, app: dict) -> None:
                  f"use 100 to {MAX_DERIVATION_WINDOWS} (each is synthesized and kept in memory)")
     _require(path, 0 <= fast["margin"] <= 10, "fastpath.margin", fast["margin"], "use 0 to 10")
     _require(path, 0 < fast["hysteresis"] < 1, "fastpath.hysteresis", fast["hysteresis"], "use a share in (0, 1)")
-    for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples"):
+    for key in ("debounce_blocks", "hold_blocks", "saturation_samples", "stuck_samples", "dropout_samples"):
         _require(path, 1 <= fast[key] <= 10_000, f"fastpath.{key}", fast[key], "use 1 to 10000")
     model = app["model"]
     _require(path, model["tier2"] in TIER2_MODES, "model.tier2", model["tier2"], f"use one of {', '.join(TIER2_MODES)}")
@@ -152,6 +153,8 @@ def _check_values(path: Path, app: dict) -> None:
     _require(path, model["kind"] in MODEL_KINDS, "model.kind", model["kind"], f"use one of {', '.join(MODEL_KINDS)}")
     _require(path, 0.5 <= model["limit_quantile"] < 1, "model.limit_quantile", model["limit_quantile"], "use a share in [0.5, 1)")
     _require(path, 0 <= model["limit_margin"] <= 5, "model.limit_margin", model["limit_margin"], "use 0 to 5")
+    _require(path, fast["dropout_samples"] < fast["stuck_samples"], "fastpath.dropout_samples", fast["dropout_samples"],
+             f"use fewer repeats than fastpath.stuck_samples ({fast['stuck_samples']}): a dropout is a short stuck run")
     firmware = app["firmware"]
     _require(path, 0 <= firmware["node_id"] <= 65535, "firmware.node_id", firmware["node_id"], "use 0 to 65535")
     _require(path, 100 <= firmware["heartbeat_ms"] <= 3_600_000, "firmware.heartbeat_ms", firmware["heartbeat_ms"],

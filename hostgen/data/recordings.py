@@ -40,6 +40,20 @@ def load_recording(path: Path, channels: int | None = None) -> np.ndarray:
     return data
 
 
+def normal_recordings(paths: list[Path]) -> list[Path]:
+    """The .npy files named, a directory standing for the .npy files in it (sorted)."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(path.glob("*.npy"))
+            if not inside:
+                raise HostgenError(f"--normal {path} is a directory with no .npy recordings in it; give .npy files or such a directory")
+            found += inside
+        else:
+            found.append(path)
+    return found
+
+
 def load_representative(path: Path) -> np.ndarray:
     """Float32 windows from .npy, or the `x` array of an .npz."""
     try:

@@ -17,8 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from hostgen.data import synthetic as dataset
-from hostgen.data.recordings import load_recording
-from hostgen.dsp.fastpath import block_figures, energy, run_channel, settle_blocks
+from hostgen.data.recordings import load_recording, normal_recordings
+from hostgen.dsp.fastpath import (
+    MACHINE_RULES,
+    NOISE_CHECK_FROM,
+    RULES,
+    ChannelLimits,
+    block_figures,
+    energy,
+    mean_crossings,
+    raw_ranges,
+    run_channel,
+    run_lengths,
+    settle_blocks,
+)
 from hostgen.dsp.features import (
     DECISIONS,
     FAULT,
@@ -36,6 +48,7 @@ DERIVATION_SHARE = 0.7
 MIN_WINDOWS = 10
 SYNTHETIC_STREAM_SECONDS = 20
 SYNTHETIC_STREAMS = 8
+NOISE_MARGIN = 0.5  # the noise rule's own: white noise crosses its mean about every other sample, the machine far less
 
 
 @dataclass
@@ -47,14 +60,22 @@ class Calibration:
     thresholds: list[list[int]]  # [channel][rule]
     peak_limits: list[int]  # [channel]
     energy_limits: list[int]  # [channel]
+    clip_levels: list[list[int]]  # [channel][high, low]: readings at or beyond them are at a rail
+    noise_limits: list[list[int]]  # [channel][crossings, quiet range]: noise without the machine (fastpath.py)
     report: dict
+
+    def limits(self, channel: int) -> ChannelLimits:
+        high, low = self.clip_levels[channel]
+        crossings, quiet_range = self.noise_limits[channel]
+        return ChannelLimits(self.peak_limits[channel], self.energy_limits[channel], high, low, crossings, quiet_range)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps([self.rules, self.thresholds, self.peak_limits, self.energy_limits]).encode()).hexdigest()
+        figures = [self.rules, self.thresholds, self.peak_limits, self.energy_limits, self.clip_levels, self.noise_limits]
+        return hashlib.sha256(json.dumps(figures).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, path: Path) -> "Calibration":
@@ -104,9 +125,56 @@ def _limit(values: np.ndarray, margin: float) -> int:
     return max(1, math.ceil(float(values.max()) * (1 + margin)))
 
 
-def _fast_trips(raw: np.ndarray, filtered: np.ndarray, taps: int, peak_limit: int, energy_limit: int, app: dict) -> int:
-    events = run_channel(raw, filtered, taps, peak_limit, energy_limit, app)
-    return sum(1 for e in events if e.raised and e.rule in ("peak", "energy"))
+def _fast_trips(raw: np.ndarray, filtered: np.ndarray, taps: int, limits: ChannelLimits, app: dict) -> dict[str, int]:
+    """How often each rule was raised."""
+    events = run_channel(raw, filtered, taps, limits, app)
+    return {rule: sum(1 for e in events if e.raised and e.rule == rule) for rule in RULES}
+
+
+def machine_trips(trips: dict[str, int]) -> int:
+    return sum(trips[rule] for rule in MACHINE_RULES)
+
+
+def noise_limits(raws: list[np.ndarray], app: dict) -> list[int]:
+    """[crossings above every normal block's count, with NOISE_MARGIN; half the smallest normal span]."""
+    block = app["sampling"]["block_samples"]
+    counts = np.concatenate([mean_crossings(raw, block)[NOISE_CHECK_FROM:] for raw in raws])
+    spans = np.concatenate([raw_ranges(raw, block)[NOISE_CHECK_FROM:] for raw in raws])
+    return [_limit(counts, NOISE_MARGIN) + 1, max(1, int(spans.min()) // 2)]
+
+
+def learned_clip_levels(raws: list[np.ndarray], app: dict) -> tuple[list[int], dict]:
+    """The sensor's rails: its stated full scale, or lower where the recordings show flat tops.
+
+    A flat top is a run of at least `saturation_samples` repeats of a recording's largest (or
+    smallest) reading; two or more of them at one level mean the sensor clips there.
+    """
+    full_scale = app["sampling"]["full_scale_counts"]
+    needed = app["fastpath"]["saturation_samples"]
+    levels, seen = [full_scale, -full_scale - 1], {}
+    for side, pick in ((0, np.max), (1, np.min)):
+        extreme = int(pick([pick(r) for r in raws]))
+        tops = 0
+        for raw in raws:
+            runs = run_lengths(raw.astype(np.int64) == extreme)
+            tops += int(np.count_nonzero((runs[1:] == 0) & (runs[:-1] >= needed))) + int(runs[-1] >= needed)
+        beyond = extreme <= levels[side] if side == 0 else extreme >= levels[side]
+        if tops >= 2 and beyond:
+            levels[side] = extreme
+            seen["high" if side == 0 else "low"] = {"level": extreme, "flat_tops": tops}
+    return levels, seen
+
+
+def check_no_dropouts(raw: np.ndarray, app: dict, where: str) -> None:
+    """Normal running must not look like a dropout: refuse a recording that repeats readings that often."""
+    x = raw.astype(np.int64)
+    longest = int(run_lengths(np.concatenate([[False], x[1:] == x[:-1]])).max())
+    if longest >= app["fastpath"]["dropout_samples"]:
+        raise HostgenError(
+            f"{where} repeats one reading {longest} times in a row, as a dropout would (fastpath.dropout_samples = "
+            f"{app['fastpath']['dropout_samples']}); set fastpath.dropout_samples to at least {longest + 1} "
+            f"(and stuck_samples above it) in the app config, or check the sensor"
+        )
 
 
 def settled(filtered: np.ndarray, design: FirDesign, block: int) -> np.ndarray:
@@ -141,6 +209,7 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
     fast_margin = app["fastpath"]["margin"]
     peak_limit = _limit(np.concatenate([p for p, _ in figures]), fast_margin)
     energy_limit = _limit(np.concatenate([energy(ms) for _, ms in figures]), fast_margin)
+    full_scale = sampling["full_scale_counts"]
     report = {
         "derived_from": f"{settings['normal_windows']} synthetic normal windows (seed {seed})",
         "heldout_normal": rates(held[held_labels == 0], rules, thresholds),
@@ -156,67 +225,102 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
         thresholds=[thresholds] * channels,
         peak_limits=[peak_limit] * channels,
         energy_limits=[energy_limit] * channels,
+        clip_levels=[[full_scale, -full_scale - 1]] * channels,
+        noise_limits=[noise_limits(streams, app)] * channels,
         report=report,
     )
 
 
-def recording_calibration(app: dict, design: FirDesign, normal_path: Path, fault_paths: list[Path]) -> Calibration:
-    """Thresholds and limits from one machine's normal running; rates on its held-out part and on faults."""
+def _held_out_report(raw: np.ndarray, filtered: np.ndarray, rules: list[Rule], thresholds: list[int],
+                     limits: ChannelLimits, design: FirDesign, app: dict, rate_hz: int) -> dict:
+    sampling = app["sampling"]
+    features = features_of_windows(windows_of(filtered, sampling["window_samples"], sampling["stride_samples"]))
+    seconds = len(raw) / rate_hz
+    trips = _fast_trips(raw, filtered, design.taps, limits, app)
+    return {
+        **rates(features, rules, thresholds),
+        "seconds": round(seconds, 1),
+        "fast_path_trips": machine_trips(trips),
+        "sensor_events": {rule: count for rule, count in trips.items() if rule not in MACHINE_RULES and count},
+    }
+
+
+def recording_calibration(app: dict, design: FirDesign, normal_paths: list[Path], fault_paths: list[Path]) -> Calibration:
+    """Thresholds and limits from the first part of each normal recording; rates on each held-out part and on faults."""
     sampling, settings = app["sampling"], app["fallback"]
     window, stride, block = sampling["window_samples"], sampling["stride_samples"], sampling["block_samples"]
-    channels = sampling["channels"]
-    normal = load_recording(normal_path, channels)
+    channels, rate_hz = sampling["channels"], sampling["rate_hz"]
+    normals = [(path, load_recording(path, channels)) for path in normal_recordings(normal_paths)]
     faults = [(path, load_recording(path, channels)) for path in fault_paths]
     rules = rules_for(settings["decide_on"])
-    split = int(len(normal) * DERIVATION_SHARE) // block * block
-    all_thresholds, peak_limits, energy_limits, per_channel = [], [], [], []
+    margin = app["fastpath"]["margin"]
+    splits = [int(len(recording) * DERIVATION_SHARE) // block * block for _, recording in normals]
+    result = {"thresholds": [], "peak": [], "energy": [], "clip": [], "noise": [], "report": []}
     for channel in range(channels):
-        raw = normal[:, channel]
-        filtered = filter_signal(design.coeffs, raw)
-        derive_windows = windows_of(settled(filtered[:split], design, block), window, stride)
-        if len(derive_windows) < MIN_WINDOWS:
+        derive_features, peaks, energies, derive_raws, filtered_all = [], [], [], [], []
+        for (_, recording), split in zip(normals, splits):
+            raw = recording[:, channel]
+            filtered = filter_signal(design.coeffs, raw)
+            filtered_all.append(filtered)
+            derive = settled(filtered[:split], design, block)
+            derive_features.append(features_of_windows(windows_of(derive, window, stride)))
+            block_peaks, mean_squares = block_figures(derive, block)
+            peaks.append(block_peaks)
+            energies.append(energy(mean_squares))
+            derive_raws.append(raw[:split])
+        derive_features = np.concatenate(derive_features)
+        if len(derive_features) < MIN_WINDOWS:
+            shortest = min(len(recording) for _, recording in normals)
             raise HostgenError(
-                f"normal recording {normal_path} gives {len(derive_windows)} normal windows to derive from "
-                f"(the first {DERIVATION_SHARE:.0%} of {len(normal)} samples); thresholds need at least {MIN_WINDOWS}: "
-                f"record at least {math.ceil((MIN_WINDOWS * stride + window) / DERIVATION_SHARE)} samples"
+                f"normal recordings {', '.join(str(p) for p, _ in normals)} give {len(derive_features)} normal windows to derive "
+                f"from (the first {DERIVATION_SHARE:.0%} of each); thresholds need at least {MIN_WINDOWS}: record at least "
+                f"{math.ceil((MIN_WINDOWS * stride + window) / DERIVATION_SHARE)} samples (the shortest has {shortest})"
             )
-        derive_features = features_of_windows(derive_windows)
-        held_features = features_of_windows(windows_of(filtered[split:], window, stride))
+        for path, recording in normals:
+            check_no_dropouts(recording[:, channel], app, f"normal recording {path} (channel {channel})")
         thresholds = derive_thresholds(derive_features, rules, app)
-        peaks, mean_squares = block_figures(settled(filtered[:split], design, block), block)
-        peak_limit = _limit(peaks, app["fastpath"]["margin"])
-        energy_limit = _limit(energy(mean_squares), app["fastpath"]["margin"])
-        held_seconds = (len(raw) - split) / sampling["rate_hz"]
-        trips = _fast_trips(raw[split:], filtered[split:], design.taps, peak_limit, energy_limit, app)
+        clip, clip_seen = learned_clip_levels([r[:, channel] for _, r in normals] + [r[:, channel] for _, r in faults], app)
+        limits = ChannelLimits(_limit(np.concatenate(peaks), margin), _limit(np.concatenate(energies), margin),
+                               clip[0], clip[1], *noise_limits(derive_raws, app))
+        held = {
+            str(path): _held_out_report(recording[split:, channel], filtered[split:], rules, thresholds, limits, design, app, rate_hz)
+            for (path, recording), split, filtered in zip(normals, splits, filtered_all)
+        }
         fault_reports = {}
         for path, recording in faults:
             fault_filtered = filter_signal(design.coeffs, recording[:, channel])
-            fault_features = features_of_windows(windows_of(settled(fault_filtered, design, block), window, stride))
-            fault_reports[str(path)] = {
-                **rates(fault_features, rules, thresholds),
-                "fast_path_trips": _fast_trips(recording[:, channel], fault_filtered, design.taps, peak_limit, energy_limit, app),
-            }
-        all_thresholds.append(thresholds)
-        peak_limits.append(peak_limit)
-        energy_limits.append(energy_limit)
-        per_channel.append({
+            fault_reports[str(path)] = _held_out_report(recording[:, channel], fault_filtered, rules, thresholds, limits,
+                                                        design, app, rate_hz)
+        held_features = np.concatenate([
+            features_of_windows(windows_of(filtered[split:], window, stride)) for filtered, split in zip(filtered_all, splits)
+        ])
+        held_seconds = sum(report["seconds"] for report in held.values())
+        trips = sum(report["fast_path_trips"] for report in held.values())
+        for key, value in (("thresholds", thresholds), ("peak", limits.peak), ("energy", limits.energy),
+                           ("clip", list(clip)), ("noise", [limits.noise, limits.quiet_range])):
+            result[key].append(value)
+        result["report"].append({
             "channel": channel,
-            "derived_from": f"{len(derive_windows)} windows in the first {split} samples",
+            "derived_from": f"{len(derive_features)} windows in the first {DERIVATION_SHARE:.0%} of {len(normals)} recording(s)",
             "heldout_normal": rates(held_features, rules, thresholds),
+            "heldout_per_recording": held,
             "fast_path": {
                 "heldout_seconds": round(held_seconds, 1),
                 "heldout_trips": trips,
                 "trips_per_hour": round(trips * 3600 / held_seconds, 2) if held_seconds else None,
             },
+            "sensor": {"clip_levels": list(clip), "clip_learned": clip_seen, "noise_limit": limits.noise, "quiet_range": limits.quiet_range},
             "faults": fault_reports,
         })
     return Calibration(
-        source=f"recording {normal_path}",
-        rate_hz=sampling["rate_hz"],
+        source="recording " + ", ".join(str(path) for path, _ in normals),
+        rate_hz=rate_hz,
         channels=channels,
         rules=[r.label for r in rules],
-        thresholds=all_thresholds,
-        peak_limits=peak_limits,
-        energy_limits=energy_limits,
-        report={"channels": per_channel},
+        thresholds=result["thresholds"],
+        peak_limits=result["peak"],
+        energy_limits=result["energy"],
+        clip_levels=result["clip"],
+        noise_limits=result["noise"],
+        report={"channels": result["report"]},
     )

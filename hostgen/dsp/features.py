@@ -5,7 +5,9 @@ inside 31 bits so a 32-bit MCU computes the same:
 
     mean      = sum(x) >> L                                   |sum| <= 2**24
     d[i]      = clamp(x[i] - mean, -32768, 32767)
-    rms       = isqrt(((sum((d*d) >> 9)) >> L) << 9)          terms <= 2**21, sum <= 2**30
+    rms       = isqrt((sum((d*d) >> 9) << (9 - L)) + (sum((d*d) & 511) >> L))
+                = isqrt(sum(d*d) // W) exactly: terms <= 2**21 and < 512, sums <= 2**30 and < 2**18
+                (quiet windows keep their precision: d*d >> 9 alone drops every |d| < 23)
     peak      = max |d|
     crest     = (peak << 8) // rms            crest factor, Q8 (0 when rms is 0)
     kurtosis  = sum(min((|d| << 4) // rms, 127)**4 >> 8) >> L  kurtosis, Q8: 768 for Gaussian noise
@@ -56,7 +58,8 @@ def window_features(window: np.ndarray) -> np.ndarray:
     log2 = len(x).bit_length() - 1
     mean = int(x.sum()) >> log2
     d = np.clip(x - mean, -32768, 32767)
-    rms = isqrt((int(((d * d) >> 9).sum()) >> log2) << 9)
+    squares = d * d
+    rms = isqrt((int((squares >> 9).sum()) << (9 - log2)) + (int((squares & 511).sum()) >> log2))
     magnitude = np.abs(d)
     peak = int(magnitude.max())
     if rms:

@@ -15,11 +15,11 @@ from pathlib import Path
 from hostgen.config.app import load_app
 from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
-from hostgen.dsp import calibration as calibration_module
-from hostgen.dsp import fastpath, features, fir
 from hostgen.dsp.calibration import Calibration, synthetic_calibration
 from hostgen.dsp.features import rules_for
 from hostgen.dsp.fir import FirDesign, design_fir
+from hostgen.dsp.plan import calibration as calibration_module
+from hostgen.dsp.plan import fastpath, features, fir
 from hostgen.errors import HostgenError
 from hostgen.paths import BUILD_ROOT
 from hostgen.util.cache import cached_json, code_key
@@ -77,6 +77,7 @@ def build_config(plan: DspPlan) -> dict:
     """Everything the firmware is configured from, with the derivation report."""
     app, design, calibration = plan.app, plan.design, plan.calibration
     fast = app["fastpath"]
+    permille = fastpath.hysteresis_permille(fast["hysteresis"])
     return {
         "sampling": dict(app["sampling"]),
         "filter": design.summary(),
@@ -88,13 +89,18 @@ def build_config(plan: DspPlan) -> dict:
         "fastpath": {
             "peak_limits": calibration.peak_limits,
             "energy_limits": calibration.energy_limits,
-            "clear_peak_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.peak_limits],
-            "clear_energy_levels": [fastpath.clear_level(limit, fast["hysteresis"]) for limit in calibration.energy_limits],
+            "clear_peak_levels": [fastpath.clear_level(limit, permille) for limit in calibration.peak_limits],
+            "clear_energy_levels": [fastpath.clear_level(limit, permille) for limit in calibration.energy_limits],
+            "clip_high": [high for high, _ in calibration.clip_levels],
+            "clip_low": [low for _, low in calibration.clip_levels],
+            "noise_limits": [crossings for crossings, _ in calibration.noise_limits],
+            "quiet_ranges": [span for _, span in calibration.noise_limits],
             "debounce_blocks": fast["debounce_blocks"],
             "hold_blocks": fast["hold_blocks"],
             "hysteresis": fast["hysteresis"],
             "saturation_samples": fast["saturation_samples"],
             "stuck_samples": fast["stuck_samples"],
+            "dropout_samples": fast["dropout_samples"],
             "settle_blocks": fastpath.settle_blocks(design.taps, app["sampling"]["block_samples"]),
         },
         "calibration_digest": calibration.digest,

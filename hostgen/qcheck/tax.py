@@ -31,14 +31,16 @@ from hostgen.model.reference import MODEL_NAME, RECIPE
 from hostgen.model.tflite import ModelInfo, load_model
 from hostgen.model.tflm_run import tflm_predict
 from hostgen.paths import CACHE_DIR, REFERENCE_DIR
-from hostgen.qcheck import conditions, layer_distance
 from hostgen.qcheck.conditions import CONDITIONS, Condition, distorted_inputs
 from hostgen.qcheck.layer_distance import BATCH, cosine, layer_distances, tflite_interpreter, tflite_tensors
+from hostgen.qcheck.tax import conditions, layer_distance
 
 DEFAULT_LIMITS = Path(__file__).resolve().parent / "limits.toml"
 REFERENCE_FLOAT = REFERENCE_DIR / f"{MODEL_NAME}.keras"
 REFERENCE_DATA = REFERENCE_DIR / "heldout.npz"
 LIMIT_KEYS = ("max_recall_drop", "max_false_alarm_increase", "min_agreement")
+COMPETENCE_KEYS = ("min_float_recall", "max_float_false_alarm_rate")  # [qcheck.competence]: when the float model is judged
+ENVELOPE_KEYS = ("min_recall", "max_false_alarm_rate")  # [qcheck.envelope]: optional limits on the float model itself
 SCHEME_TIE = 0.01  # recall differences under a point are a few windows either way: the schemes tie
 NO_REPRESENTATIVE = "no representative data for these inputs (give --representative)"
 
@@ -67,20 +69,33 @@ def load_limits(path: str | None, overrides: dict[str, float | None]) -> dict:
     if set(raw) != {"qcheck"} or not isinstance(table, dict):
         raise HostgenError(f"limits file {source} must hold one [qcheck] table (see {DEFAULT_LIMITS}), found {sorted(raw)}")
     families = sorted({c.family for c in CONDITIONS})
-    limits = {"source": display_path(source), "all": {}, "families": {}}
+    limits = {"source": display_path(source), "all": {}, "families": {}, "envelope": {}}
     for key, value in table.items():
-        if isinstance(value, dict) and key in families:
+        if key in ("competence", "envelope") and isinstance(value, dict):
+            allowed = COMPETENCE_KEYS if key == "competence" else ENVELOPE_KEYS
+            unknown = sorted(set(value) - set(allowed))
+            if unknown:
+                raise HostgenError(f"limits file {source}: unknown key 'qcheck.{key}.{unknown[0]}'; use {', '.join(allowed)}")
+            limits[key] = {k: _share(f"{source}: qcheck.{key}.{k}", v) for k, v in value.items()}
+        elif isinstance(value, dict) and key in families:
             limits["families"][key] = {k: _limit_value(f"{source}: qcheck.{key}.{k}", k, v) for k, v in value.items()}
         elif key in LIMIT_KEYS:
             limits["all"][key] = _limit_value(f"{source}: qcheck.{key}", key, value)
         else:
             raise HostgenError(
                 f"limits file {source}: unknown key 'qcheck.{key}'; use {', '.join(LIMIT_KEYS)} "
-                f"or a [qcheck.<family>] table, family one of {', '.join(families)}"
+                f"or a [qcheck.<family>], [qcheck.competence] or [qcheck.envelope] table, family one of {', '.join(families)}"
             )
     missing = [f"qcheck.{k}" for k in LIMIT_KEYS if k not in limits["all"]]
     if missing:
         raise HostgenError(f"limits file {source}: missing key(s) {', '.join(missing)}")
+    competence = limits.get("competence", {})
+    if set(competence) != set(COMPETENCE_KEYS):
+        defaults = read_toml(DEFAULT_LIMITS, "limits file")["qcheck"]["competence"]
+        limits["competence"] = {**defaults, **competence}
+        limits["competence_source"] = f"{display_path(DEFAULT_LIMITS)} (not set in {display_path(source)})" if source != DEFAULT_LIMITS else display_path(source)
+    else:
+        limits["competence_source"] = display_path(source)
     for key, value in overrides.items():
         if value is not None:
             limits["all"][key] = _limit_value(f"--{key.replace('_', '-')}", key, value)
@@ -92,6 +107,10 @@ def load_limits(path: str | None, overrides: dict[str, float | None]) -> dict:
 def _limit_value(where: str, key: str, value) -> float:
     if key not in LIMIT_KEYS:
         raise HostgenError(f"{where}: unknown limit; use {', '.join(LIMIT_KEYS)}")
+    return _share(where, value)
+
+
+def _share(where: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise HostgenError(f"{where} is {value!r}; give a share between 0 and 1")
     return float(value)
@@ -296,15 +315,41 @@ def compare_schemes(keras, int8: ModelInfo, representative, runs: dict, y: np.nd
 # --- the gate -------------------------------------------------------------------------
 
 
+def competent(record: dict, limits: dict) -> bool:
+    """The stated rule: the float model is competent on a condition when its fault recall is at least
+    competence.min_float_recall and its false-alarm rate at most competence.max_float_false_alarm_rate."""
+    rule, float_ = limits["competence"], record["float"]
+    return float_["fault_recall"] >= rule["min_float_recall"] and float_["false_alarm_rate"] <= rule["max_float_false_alarm_rate"]
+
+
 def apply_gate(records: list[dict], limits: dict) -> dict:
-    """Every figure over its limit, the largest excess first."""
-    failures = []
+    """Every figure over its limit, the largest excess first.
+
+    Quantization is judged only where the float model is competent (`competent`): where it has
+    collapsed, what int8 cost is undefined. Those conditions make the model envelope, reported
+    apart, and checked against the optional [qcheck.envelope] limits on the float model itself.
+    A float model that is not competent on clean data fails the gate outright.
+    """
+    failures, envelope = [], []
 
     def fail(record: dict, excess: float, message: str) -> None:
         failures.append({"condition": record["condition"], "message": f"{record['condition']}: {message}", "excess": round(excess, 4)})
 
     for r in records:
         float_, int8 = r["float"], r["int8_tflm"]
+        if not competent(r, limits):
+            envelope.append(r["condition"])
+            if r["family"] == "clean":
+                fail(r, 1.0, f"the float model itself fails on clean data (fault recall {float_['fault_recall']:.3f}, "
+                             f"false alarms {float_['false_alarm_rate']:.3f}): the quantization tax is undefined")
+            least, most = limits["envelope"].get("min_recall"), limits["envelope"].get("max_false_alarm_rate")
+            if least is not None and float_["fault_recall"] < least:
+                fail(r, least - float_["fault_recall"], f"model envelope: the float model's fault recall {float_['fault_recall']:.3f} "
+                                                        f"is under the envelope's {least:g} minimum")
+            if most is not None and float_["false_alarm_rate"] > most:
+                fail(r, float_["false_alarm_rate"] - most, f"model envelope: the float model's false-alarm rate "
+                                                          f"{float_['false_alarm_rate']:.3f} is over the envelope's {most:g} limit")
+            continue
         drop = round(float_["fault_recall"] - int8["fault_recall"], 4)
         rise = round(int8["false_alarm_rate"] - float_["false_alarm_rate"], 4)
         most_drop = limit(limits, r["family"], "max_recall_drop")
@@ -320,7 +365,8 @@ def apply_gate(records: list[dict], limits: dict) -> dict:
             fail(r, least_agreement - r["agreement"], f"float and int8 (TFLM) decide alike on {r['agreement']:.3f} of windows, "
                                                       f"under the {least_agreement:g} minimum")
     failures.sort(key=lambda f: -f["excess"])
-    return {"passed": not failures, "failures": failures, "limits": limits}
+    judged = [r["condition"] for r in records if r["condition"] not in envelope]
+    return {"passed": not failures, "failures": failures, "limits": limits, "judged": judged, "envelope": envelope}
 
 
 def require_gate(result: dict) -> None:
@@ -469,6 +515,18 @@ def format_qcheck(result: dict) -> str:
     lines.append(f"  {schemes['verdict']}")
     lines.append("")
     limits = gate["limits"]
+    rule = limits["competence"]
+    lines.append(f"judged where the float model is competent (fault recall >= {rule['min_float_recall']:g}, false alarms <= "
+                 f"{rule['max_float_false_alarm_rate']:g}; {limits['competence_source']}): {len(gate['judged'])} of "
+                 f"{len(result['conditions'])} conditions")
+    if gate["envelope"]:
+        envelope_limits = ", ".join(f"{k} {v:g}" for k, v in limits["envelope"].items()) or "no limits set"
+        lines.append(f"model envelope: the float model itself fails on {len(gate['envelope'])} condition(s) ({envelope_limits}):")
+        by_label = {r["condition"]: r for r in result["conditions"]}
+        for label in gate["envelope"]:
+            f = by_label[label]["float"]
+            lines.append(f"  {label:24} float accuracy {f['accuracy']:.3f}, fault recall {f['fault_recall']:.3f}, "
+                         f"false alarms {f['false_alarm_rate']:.3f}")
     described = ", ".join(f"{k} {v:g}" for k, v in limits["all"].items())
     if gate["passed"]:
         lines.append(f"gate   PASS ({described}; {limits['source']})")

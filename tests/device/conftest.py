@@ -62,5 +62,5 @@ def calibrated_config(plan, tmp_path_factory) -> str:
     machine, rng = scenario_machine(31)
     path = tmp_path_factory.mktemp("calibration") / "normal.npy"
     np.save(path, machine_run(machine, 60, rng).astype(np.int16))
-    calibration = recording_calibration(plan.app, plan.design, path, [])
+    calibration = recording_calibration(plan.app, plan.design, [path], [])
     return board_config(plan, calibration.thresholds, calibration.peak_limits, calibration.energy_limits)

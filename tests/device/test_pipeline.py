@@ -8,25 +8,26 @@ from device_support import board_config
 
 from hostgen.board.packets import ALERT_RULES
 from hostgen.board.replay import replay
-from hostgen.constants import ALERT_RULES as RULES
-from hostgen.dsp.fastpath import run_channel, settle_blocks
+from hostgen.dsp.fastpath import RULES, SENSOR_RULES, run_channel_blocks, settle_blocks
 from hostgen.dsp.features import DECISIONS, NORMAL, decide, features_of_windows, rules_for, windows_of
 from hostgen.dsp.fir import filter_signal
 
 
 def reference(plan, recording):
-    """(fast-path events, window starts, window features, decisions) the reference gives."""
+    """(fast-path events, judged window starts, their features, their decisions, withheld starts) the reference gives."""
     app, design, calibration = plan.app, plan.design, plan.calibration
     raw = recording[:, 0]
     filtered = filter_signal(design.coeffs, raw)
-    events = run_channel(raw, filtered, design.taps, calibration.peak_limits[0], calibration.energy_limits[0], app)
+    run = run_channel_blocks(raw, filtered, design.taps, calibration.limits(0), app)
     block, window, stride = (app["sampling"][k] for k in ("block_samples", "window_samples", "stride_samples"))
     offset = settle_blocks(design.taps, block) * block
     features = features_of_windows(windows_of(filtered[offset : len(raw) // block * block], window, stride))
-    rules = rules_for(app["fallback"]["decide_on"])
-    decided = [decide(f, rules, np.array(calibration.thresholds[0])) for f in features]
     starts = [offset + k * stride for k in range(len(features))]
-    return events, starts, features, decided
+    judged = [k for k, start in enumerate(starts) if not run.withheld[(start + window) // block - 1]]
+    withheld = [starts[k] for k in range(len(starts)) if k not in judged]
+    rules = rules_for(app["fallback"]["decide_on"])
+    decided = [decide(features[k], rules, np.array(calibration.thresholds[0])) for k in judged]
+    return run.events, [starts[k] for k in judged], features[judged], decided, withheld
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +44,14 @@ def test_firmware_matches_the_reference_exactly(replays, scenarios, plan, name):
     recording, _ = scenarios[name]
     result = replays[name]
     assert result.bad_frames == 0
-    events, starts, features, decided = reference(plan, recording)
+    events, starts, features, decided, _ = reference(plan, recording)
     got = [(a["sample"], ALERT_RULES[a["rule"]], bool(a["raised"]), a["value"]) for a in alerts(result)]
     assert got == [(e.sample, e.rule, e.raised, e.value) for e in events]
     windows = {p.fields["start_sample"]: p.fields for p in result.packets if p.kind == "WINDOW"}
     summarised = sum(p.fields["windows"] for p in result.packets if p.kind == "SUMMARY")
     flagged = [k for k, (decision, _, _) in enumerate(decided) if decision != NORMAL]
     assert sorted(windows) == [starts[k] for k in flagged]
-    assert summarised + len(windows) == len(starts)
+    assert summarised + len(windows) == len(starts), "every judged window is sent or summarised"
     for k in flagged:
         packet, (decision, rule, score) = windows[starts[k]], decided[k]
         assert (packet["decision"], packet["rule"], packet["score_q8"], packet["tier"]) == (decision, rule, score, 0)
@@ -92,18 +93,21 @@ def test_impact_trips_the_fast_path_within_a_block_plus_debounce(replays, scenar
 
 
 @pytest.mark.parametrize("name, rule", [("stuck", "stuck"), ("saturated", "saturated")])
-def test_bad_sensor_is_reported_not_a_machine_fault(replays, scenarios, name, rule):
+def test_bad_sensor_is_reported_not_a_machine_fault(replays, scenarios, app, name, rule):
     _, facts = scenarios[name]
     start, end = facts[f"{name}_from"], facts[f"{name}_to"]
+    hold = app["fastpath"]["hold_blocks"] * app["sampling"]["block_samples"]
     found = alerts(replays[name])
     raised = [a for a in found if ALERT_RULES[a["rule"]] == rule and a["raised"]]
     cleared = [a for a in found if ALERT_RULES[a["rule"]] == rule and not a["raised"]]
-    assert len(raised) == 1 and start <= raised[0]["sample"] < start + 200
-    assert len(cleared) == 1 and end <= cleared[0]["sample"] < end + 200
+    block = app["sampling"]["block_samples"]
+    first_report = min(a["sample"] for a in found if ALERT_RULES[a["rule"]] in SENSOR_RULES and a["raised"])
+    assert start <= first_report < start + 2 * block, "a sensor fault is reported within two blocks"
+    needed = app["fastpath"]["stuck_samples" if rule == "stuck" else "saturation_samples"]
+    assert len(raised) == 1 and start <= raised[0]["sample"] < start + needed + 2 * block
+    assert len(cleared) == 1 and end + hold - block <= cleared[0]["sample"] < end + hold + 200
     machine = [a for a in found if ALERT_RULES[a["rule"]] in ("peak", "energy")]
-    assert not [a for a in machine if start <= a["sample"] <= end + 200], "a bad sensor must not trip the machine limits"
-    heartbeat = [p.fields for p in replays[name].packets if p.kind == "HEARTBEAT" and start < p.fields["uptime_ms"]]
-    assert heartbeat is not None
+    assert not [a for a in machine if start <= a["sample"] <= end + hold + 200], "a bad sensor must not trip the machine limits"
 
 
 def test_steady_state_byte_rate_is_a_small_share_of_raw(replays, scenarios):
@@ -126,6 +130,7 @@ def test_heartbeats_carry_health(replays):
 
 def test_decisions_names_are_complete():
     assert DECISIONS == ("normal", "suspect", "fault") and RULES[:2] == ("peak", "energy")
+    assert ALERT_RULES == RULES
 
 
 def test_config_json_thresholds_apply(board, scenarios, plan):

@@ -33,7 +33,7 @@ def compiled(reference_tflite, plan):
 
 def expected_windows(plan, compiled, recording):
     """start -> (decision, tier, confidence, fallback rule) for every window, as the board must decide it."""
-    _, starts, _, decided = reference(plan, recording)
+    _, starts, _, decided, _ = reference(plan, recording)
     window = plan.app["sampling"]["window_samples"]
     raw = np.stack([recording[s : s + window, 0] for s in starts])
     judged = judge(compiled, raw, plan.app, 1)

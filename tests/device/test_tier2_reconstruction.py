@@ -58,7 +58,7 @@ def test_the_board_judges_by_reconstruction_error_as_the_host(board, scenarios, 
     recording, _ = scenarios[name]
     limit = json.loads((build / "build.json").read_text())["tier2"]["limit"]
     compiled = compile_model(load_model(autoencoder), "autoencoder", "test")
-    _, starts, _, _ = reference(plan, recording)
+    _, starts, _, _, _ = reference(plan, recording)
     raw = np.stack([recording[s : s + 256, 0] for s in starts])
     expected = {s: v for s, v in zip(starts, judge(compiled, raw, plan.app, limit)) if v.decision != NORMAL}
     result = replay(board, recording, modules=build_firmware(build))

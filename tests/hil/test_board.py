@@ -109,8 +109,8 @@ def test_injected_fault_raises_an_alert_at_the_reference_sample(flashed, gateway
         pytest.skip("needs the virtual board's scenario; on a real board drive the sensor input and watch `hostgen monitor`")
     plan = plan_dsp(board, None)
     looped = np.tile(scenario_samples(SCENARIO, 1000, 1)[:, 0], 3)
-    events = run_channel(looped, filter_signal(plan.design.coeffs, looped), plan.design.taps,
-                         plan.calibration.peak_limits[0], plan.calibration.energy_limits[0], plan.app)
+    events = run_channel(looped, filter_signal(plan.design.coeffs, looped), plan.design.taps, plan.calibration.limits(0),
+                         plan.app)
     expected = {e.sample % (len(looped) // 3) for e in events if e.rule == "peak" and e.raised}
     first_over = int(np.argmax(np.abs(filter_signal(plan.design.coeffs, looped)) > plan.calibration.peak_limits[0]))
     block, debounce = plan.app["sampling"]["block_samples"], plan.app["fastpath"]["debounce_blocks"]

@@ -185,6 +185,40 @@ def test_damaged_model_fails_the_gate_naming_the_condition(float_model, converte
     assert "gate   FAIL" in result.stdout
 
 
+def test_gate_judges_only_where_the_float_model_is_competent(reference_check):
+    """Where the float model collapses (e.g. heavy noise) the gate does not blame int8; the envelope says so."""
+    from hostgen.qcheck.tax import competent
+
+    gate = reference_check["gate"]
+    by_label = {r["condition"]: r for r in reference_check["conditions"]}
+    rule = gate["limits"]["competence"]
+    assert gate["passed"] and gate["envelope"], "the reference float model has conditions it fails (its envelope)"
+    assert set(gate["judged"]) | set(gate["envelope"]) == set(LABELS) and "clean" in gate["judged"]
+    for label in gate["envelope"]:
+        f = by_label[label]["float"]
+        assert f["fault_recall"] < rule["min_float_recall"] or f["false_alarm_rate"] > rule["max_float_false_alarm_rate"]
+    assert all(competent(by_label[label], gate["limits"]) for label in gate["judged"])
+
+
+def test_damaged_twin_still_fails_on_conditions_where_its_float_model_is_competent(reference_check, float_model, converted):
+    result = run_hostgen("qcheck", "--model", float_model, "--tflite", converted["damaged"], "--json")
+    report = json.loads(result.stdout)
+    gate = report["gate"]
+    assert not gate["passed"] and gate["envelope"] == reference_check["gate"]["envelope"], "same float model, same envelope"
+    assert gate["failures"] and not {f["condition"] for f in gate["failures"]} & set(gate["envelope"])
+
+
+def test_envelope_limits_fail_a_float_model_that_fails_too_much(float_model, reference_tflite, tmp_path):
+    limits = tmp_path / "limits.toml"
+    limits.write_text("[qcheck]\nmax_recall_drop = 0.05\nmax_false_alarm_increase = 0.05\nmin_agreement = 0.9\n"
+                      "[qcheck.envelope]\nmax_false_alarm_rate = 0.3\n")
+    message = assert_user_error(run_hostgen("qcheck", "--limits", limits), "quantization gate failed on", "model envelope")
+    assert "false-alarm rate" in message
+    limits.write_text("[qcheck]\nmax_recall_drop = 0.05\nmax_false_alarm_increase = 0.05\nmin_agreement = 0.9\n"
+                      "[qcheck.competence]\nmin_float_recall = 0.8\nmax_float_alarms = 0.2\n")
+    assert_user_error(run_hostgen("qcheck", "--limits", limits), "unknown key 'qcheck.competence.max_float_alarms'")
+
+
 def test_limits_from_flags_and_files(float_model, converted, tmp_path):
     pair = ("qcheck", "--model", float_model, "--tflite", converted["damaged"])
     relaxed = run_hostgen(*pair, "--max-recall-drop", "1", "--max-false-alarm-increase", "1", "--min-agreement", "0")

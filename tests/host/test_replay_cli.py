@@ -17,7 +17,11 @@ def recording(tmp_path_factory):
     machine = dataset.random_machine(rng, False)
     x = np.concatenate([dataset.synthesize(machine, 8000, rng),
                         dataset.synthesize(dataset.Machine(**{**machine.__dict__, "fault_counts": 3000.0}), 6000, rng)])
+    ring = np.arange(120)
+    x = x.astype(np.int64)
+    x[3000:3120] += (20000 * np.exp(-ring / 15) * np.sin(2 * np.pi * 260 * ring / 1000)).astype(np.int64)  # an impact
     x[5000:5020] = 30000
+    x = np.clip(x, -32768, 32767).astype(np.int16)
     path = tmp_path_factory.mktemp("replay") / "week.npy"
     np.save(path, x)
     return path
@@ -56,3 +60,34 @@ def test_bad_recordings(tmp_path, make, fragment):
 
 def test_rate_mismatch(recording):
     assert_user_error(run_hostgen("replay", "--board", "esp32", "--data", recording, "--rate", "2000"), "--rate 2000")
+
+
+def test_replay_with_events_tells_latency_share_and_false_alarms(recording, tmp_path):
+    """The recording: normal running, an impact at 3 s, 20 readings held at 30000 at 5 s (a dropout), a bearing fault from 8 s."""
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps({"week.npy": [{"onset_s": 8.0, "kind": "outer_race"}]}))
+    result = run_hostgen("replay", "--board", "esp32", "--data", recording, "--events", events, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    (event,) = lines[-1]["events"]
+    flagged_after = [p for p in lines if p.get("type") == "WINDOW" and p["start_sample"] >= 8000]
+    assert event["kind"] == "outer_race" and event["flagged_after_onset"] == len(
+        [p for p in flagged_after if p["start_sample"] + 256 <= 14_000])
+    assert 0 < event["latency_ms"] < 1000 and event["flagged_share"] > 0.5
+    assert event["machine_alerts_before_onset"] >= 1, "the impact"
+    assert event["sensor_faults"][0].startswith("dropout ch0 at 5.0"), event["sensor_faults"]
+    assert event["windows_before_onset"] > event["false_alarms_before_onset"] >= 0
+    text = run_hostgen("replay", "--board", "esp32", "--data", recording, "--events", events).stdout
+    assert "outer_race at 8 s on every channel: detected after" in text and "before onset:" in text
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("{not json", "cannot read events file"),
+    ('{"other.npy": []}', "but not week.npy"),
+    ('[{"kind": "outer_race"}]', "needs onset_s"),
+    ('[{"onset_s": 1, "kind": "x", "channel": 4}]', "channel 4"),
+])
+def test_bad_events_file(recording, tmp_path, content, fragment):
+    events = tmp_path / "events.json"
+    events.write_text(content)
+    assert_user_error(run_hostgen("replay", "--board", "esp32", "--data", recording, "--events", events), fragment)

@@ -39,7 +39,7 @@ def test_report_has_every_section_and_only_embedded_images(reports, name):
     assert html.startswith("<!--") and "Do not edit" in html.split("-->")[0]
     assert re.findall(r"<h2>(.*?)</h2>", html) == SECTIONS
     sources = re.findall(r'\ssrc="([^"]*)"', html)
-    assert len(sources) == (3 if name == WITHOUT_FLOAT else 4)
+    assert len(sources) == (4 if name == WITHOUT_FLOAT else 5)  # memory, FIR, thresholds, held-out figures (+ recall)
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
@@ -53,6 +53,8 @@ def test_quantization_section_shows_the_check(reports):
     assert "Gate: PASS" in section and "per-channel (shipped)" in section
     for condition in CONDITIONS:
         assert f"<td>{condition.label}</td>" in section, condition.label
+    envelope = section.split('id="envelope"')[1].split("<h3>")[0]
+    assert "Model envelope" in section and "noise 10 dB SNR" in envelope, "the float model's own failures, apart"
     without = reports[WITHOUT_FLOAT].read_text().split('<section id="quantization">')[1].split("</section>")[0]
     assert "Not measured" in without and "--float-model" in without
 

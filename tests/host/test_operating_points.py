@@ -1,0 +1,75 @@
+"""Tier 1 across operating points: calibrated on normal running at some speeds, judged at others.
+
+Prints the figures per recording kind (pytest -s shows them). The issue's targets are
+asserted; the ones tier 1 does not meet yet are strict xfails that say so, and turn into
+failures the day they are met (so the marks get removed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hostgen.dsp.thresholds import recording_calibration
+
+from hostgen.config.app import load_app
+from hostgen.data.floor import HELD_OUT, figures, floor_recordings
+from hostgen.dsp.fir import design_fir
+
+SEEDS = (1, 2, 3, 4)
+MAX_FALSE_ALARMS = 0.005
+MIN_DETECTED = 0.95
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """{(seed, recording name): figures} for machines calibrated on their own normal running."""
+    app = load_app()
+    design = design_fir(app)
+    out = {}
+    for seed in SEEDS:
+        normals, held = floor_recordings(seed)
+        paths = []
+        for index, samples in enumerate(normals):
+            path = tmp_path_factory.mktemp(f"floor{seed}") / f"normal_{index}.npy"
+            np.save(path, samples)
+            paths.append(path)
+        calibration = recording_calibration(app, design, paths, [])
+        for recording in held:
+            out[(seed, recording.name)] = figures(recording.samples, recording.onset, calibration, app, design)
+    print("\nseed recording      false alarms  detected  fast-path trips (before/after onset)")
+    for (seed, name), f in out.items():
+        detected = "-" if f["detected"] is None else f"{f['detected']:.1%}"
+        print(f"{seed:>4} {name:<14}{f['false_alarms']:>12.1%}{detected:>10}  "
+              f"{f['fast_path_trips_before_onset']}/{f['fast_path_trips_after_onset']}")
+    return out
+
+
+def test_the_held_out_speeds_are_outside_the_calibration():
+    from hostgen.data.floor import CALIBRATION_SPEEDS
+
+    low, high = min(s[0] for s in CALIBRATION_SPEEDS), max(s[1] for s in CALIBRATION_SPEEDS)
+    assert HELD_OUT["normal_slow"][0][1] < low and HELD_OUT["normal_fast"][0][0] > high
+
+
+def test_bearing_faults_are_seen_by_the_fast_path_or_the_windows(table):
+    for seed in SEEDS:
+        for kind in ("outer_race", "inner_race"):
+            f = table[(seed, kind)]
+            assert f["fast_path_trips_after_onset"] or f["detected"] > 0.5, (seed, kind, f)
+
+
+@pytest.mark.xfail(strict=True, reason="not met: window levels (rms, peak) grow with speed and load; calibrated at "
+                                       "0.8-1.2x speed, tier 1 false-alarms at 0.6x and 1.4x (see the printed table)")
+def test_normal_running_at_other_speeds_raises_no_alarm(table):
+    for seed in SEEDS:
+        for name in ("normal_slow", "normal_fast", "normal_sweep"):
+            f = table[(seed, name)]
+            assert f["false_alarms"] <= MAX_FALSE_ALARMS and f["fast_path_trips_before_onset"] == 0, (seed, name, f)
+
+
+@pytest.mark.xfail(strict=True, reason="not met: imbalance (1x shaft) lies below the FIR's 150-420 Hz band the "
+                                       "window features see, and inner-race detection is below 95% on some machines")
+def test_every_fault_kind_is_detected_after_onset(table):
+    for seed in SEEDS:
+        for kind in ("outer_race", "inner_race", "imbalance"):
+            assert table[(seed, kind)]["detected"] >= MIN_DETECTED, (seed, kind, table[(seed, kind)])
