@@ -20,9 +20,10 @@ import numpy as np
 from hostgen.codegen.render import display_path, file_sha256, render_templates
 from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
+from hostgen.dsp import calibration, features, fir
 from hostgen.dsp.calibration import _filtered_windows
 from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, features_of_windows, rules_for
-from hostgen.dsp.plan import DspPlan, calibration, features, fir
+from hostgen.dsp.plan import DspPlan
 from hostgen.model.budget import SizeReport
 from hostgen.model.graph import macs_by_op
 from hostgen.model.reference import MODEL_NAME, reference_figures

@@ -15,11 +15,11 @@ from pathlib import Path
 from hostgen.config.app import load_app
 from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
+from hostgen.dsp import calibration as calibration_module
+from hostgen.dsp import fastpath, features, fir
 from hostgen.dsp.calibration import Calibration, synthetic_calibration
 from hostgen.dsp.features import rules_for
 from hostgen.dsp.fir import FirDesign, design_fir
-from hostgen.dsp.plan import calibration as calibration_module
-from hostgen.dsp.plan import fastpath, features, fir
 from hostgen.errors import HostgenError
 from hostgen.paths import BUILD_ROOT
 from hostgen.util.cache import cached_json, code_key

@@ -31,9 +31,9 @@ from hostgen.model.reference import MODEL_NAME, RECIPE
 from hostgen.model.tflite import ModelInfo, load_model
 from hostgen.model.tflm_run import tflm_predict
 from hostgen.paths import CACHE_DIR, REFERENCE_DIR
+from hostgen.qcheck import conditions, layer_distance
 from hostgen.qcheck.conditions import CONDITIONS, Condition, distorted_inputs
 from hostgen.qcheck.layer_distance import BATCH, cosine, layer_distances, tflite_interpreter, tflite_tensors
-from hostgen.qcheck.tax import conditions, layer_distance
 
 DEFAULT_LIMITS = Path(__file__).resolve().parent / "limits.toml"
 REFERENCE_FLOAT = REFERENCE_DIR / f"{MODEL_NAME}.keras"
