@@ -105,6 +105,8 @@ class Settings:
     def _check(self, record):
         if not isinstance(record, dict) or not isinstance(record.get("build"), str):
             raise ValueError("want an object with keys build, thresholds, peak_limits, energy_limits, model_limit")
+        if not ("thresholds" in record and "peak_limits" in record and "energy_limits" in record):
+            raise ValueError("want keys build, thresholds, peak_limits, energy_limits, model_limit")
         if record["build"] != cfg.CONFIG_DIGEST:
             raise ValueError("written for another build (%s, this is %s)" % (record["build"], cfg.CONFIG_DIGEST))
         if sorted(record) != ["build", "energy_limits", "model_limit", "peak_limits", "thresholds"]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 UNIX_PORT_ARCH = "x64"  # the unix port's native code: what viper compiles to here
-UNIX_PORT_FIRMWARE_HEAP = 72 * 1024  # measured: firmware + diag + selftest need 59-64 KB on the 64-bit unix port
+WORD_SIZE_FACTOR = 2  # the 64-bit port's objects and GC blocks are at most twice a 32-bit board's
 
 
 def unix_heap_bytes(board) -> int:
-    """The heap a unix-port run gets: the board's figure, raised to what the 64-bit port needs.
+    """The heap a unix-port run gets: the board's (32-bit) figure, doubled for the 64-bit port.
 
-    The only board below the floor is one whose figure is a 32-bit estimate (its file says so);
-    callers that raise it print why.
+    Board files state 32-bit heaps; the same firmware on the 64-bit unix port needs up to twice
+    (measured: 1.4x for the tier-1 firmware with diag and selftest). Whether a build fits a 32-bit
+    board is counted at build time (hostgen.codegen.tier2_files), not measured here.
     """
-    return max(board["micropython"]["heap_bytes"], UNIX_PORT_FIRMWARE_HEAP)
+    return WORD_SIZE_FACTOR * board["micropython"]["heap_bytes"]

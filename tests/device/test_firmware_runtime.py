@@ -9,7 +9,8 @@ from device_support import machine_run, scenario_machine
 
 from hostgen.board.image import firmware_files
 from hostgen.board.replay import FirmwareWorkspace, replay
-from hostgen.board.unix_port import UNIX_PORT_FIRMWARE_HEAP
+from hostgen.board.unix_port import unix_heap_bytes
+from hostgen.config.board import board_names, load_board
 from hostgen.data import synthetic as dataset
 
 STEADY_STATE = """
@@ -107,7 +108,7 @@ def test_tier2_model_is_used_when_confident_and_contained_when_not(board, scenar
 
 
 def test_firmware_fits_the_unix_port_heap_with_diag_and_selftest(board, scenarios, tmp_path):
-    """Guards UNIX_PORT_FIRMWARE_HEAP, the figure the board files' heap needs come from."""
+    """The firmware, diag and selftest fit the heap unix-port runs give the smallest board."""
     scenario = tmp_path / "scenario.i16"
     scenarios["impact"][0].tofile(scenario)
     code = (
@@ -117,7 +118,7 @@ def test_firmware_fits_the_unix_port_heap_with_diag_and_selftest(board, scenario
     )
     with FirmwareWorkspace(board) as workspace:
         result = workspace.run_code(code, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "l.bin")},
-                                    heap_bytes=UNIX_PORT_FIRMWARE_HEAP)
+                                    heap_bytes=min(unix_heap_bytes(load_board(name)) for name in board_names()))
     assert result.returncode == 0, result.stderr
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from device_support import RATE, machine_run, scenario_machine
-from hostgen.dsp.thresholds import recording_calibration
 
 from hostgen.board.image import generated_modules
 from hostgen.board.packets import ALERT_RULES
 from hostgen.board.replay import FirmwareWorkspace, replay
+from hostgen.codegen.dsp_files import render_dsp_files
 from hostgen.config.app import load_app
+from hostgen.dsp.calibration import recording_calibration
 from hostgen.dsp.fastpath import MACHINE_RULES, NOISE_CHECK_FROM, SENSOR_RULES, run_channel_blocks, settle_blocks
 from hostgen.dsp.features import NORMAL, decide, features_of_windows, rules_for, windows_of
 from hostgen.dsp.fir import design_fir, filter_signal
-from hostgen.dsp.plan import DspPlan, render_dsp_files
+from hostgen.dsp.plan import DspPlan
 
 SENSOR_LIMIT = 12000  # the sensor clips here, as its datasheet says; the app config states it
 SEEDS = (101, 202, 303)

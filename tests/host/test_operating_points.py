@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hostgen.dsp.thresholds import recording_calibration
 
 from hostgen.config.app import load_app
 from hostgen.data.floor import HELD_OUT, figures, floor_recordings
+from hostgen.dsp.calibration import recording_calibration
 from hostgen.dsp.fir import design_fir
 
 SEEDS = (1, 2, 3, 4)
