@@ -117,23 +117,28 @@ def cmd_parity(args) -> int:
 
 
 def cmd_decode(args) -> int:
-    from hostgen.packets import StreamDecoder
-    from hostgen.stream import open_source, packet_line, read_packets, summary_line
+    from hostgen.packets import SequenceTracker, StreamDecoder
+    from hostgen.stream import SEQUENCE_MARKS, open_source, packet_line, read_packets, summary_line
 
     decoder = StreamDecoder()
+    tracker = SequenceTracker()
     count = 0
 
     def show(packet):
         nonlocal count
         count += 1
-        print(packet_line(packet, args.json), flush=True)
+        verdict = tracker.check(packet)
+        if args.json:
+            print(json.dumps({**packet.as_dict(), "sequence": verdict}), flush=True)
+        else:
+            print(packet_line(packet, False) + SEQUENCE_MARKS[verdict], flush=True)
 
     stream = open_source(args.source, args.baud)
     try:
         read_packets(stream, decoder, args.idle, show)
     finally:
         stream.close()
-    print(summary_line(decoder, count, args.json))
+    print(summary_line(decoder, count, args.json, tracker))
     return 0
 
 

@@ -117,7 +117,8 @@ class StreamDecoder:
         while True:
             end = self._pending.find(0)
             if end < 0:
-                if len(self._pending) > MAX_FRAME:
+                if len(self._pending) > MAX_FRAME:  # no delimiter for longer than any frame: one bad frame
+                    self.frames += 1
                     self.bad_frames += 1
                     self._pending.clear()
                 return packets
@@ -131,6 +132,104 @@ class StreamDecoder:
                 self.bad_frames += 1
             else:
                 packets.append(packet)
+
+    def finish(self) -> None:
+        """At the end of a stream: bytes after the last delimiter are a truncated frame, counted as bad."""
+        if self._pending:
+            self.frames += 1
+            self.bad_frames += 1
+            self._pending.clear()
+
+
+SEQ_MODULUS = 1 << 30  # PACKETS.md: counters wrap at 2^30
+SEQ_MEMORY = 1024  # how far behind the newest a late packet is still told from a duplicate
+
+
+@dataclass
+class NodeSequence:
+    """What one node's sequence numbers say: packets missing, duplicated, late (reordered), restarts."""
+
+    packets: int = 0
+    missing: int = 0  # sequence numbers skipped and not (yet) seen late
+    gaps: int = 0  # times the sequence jumped forward
+    duplicates: int = 0
+    reordered: int = 0  # packets that came after a later one (each filled a gap)
+    restarts: int = 0  # BOOT packets after the first: the board started again, its sequence with it
+    newest: int | None = None
+    seen: set = field(default_factory=set, repr=False)  # sequence numbers within SEQ_MEMORY below newest
+
+    def figures(self) -> dict:
+        return {"packets": self.packets, "missing": self.missing, "gaps": self.gaps, "duplicates": self.duplicates,
+                "reordered": self.reordered, "restarts": self.restarts, "newest_seq": self.newest}
+
+
+class SequenceTracker:
+    """Per node, checks each packet's sequence number against the ones before it.
+
+    `check` says what a packet is: "new" (in order or after a gap), "late" (older than the
+    newest but not seen before: reordering), "duplicate" (seen before: drop it) or
+    "restart" (a BOOT: the node's sequence starts again). Sequence numbers wrap at 2^30;
+    a jump of more than half the range backwards counts as late, not as a huge gap.
+    """
+
+    def __init__(self):
+        self.nodes: dict = {}
+
+    def node(self, key) -> NodeSequence:
+        if key not in self.nodes:
+            self.nodes[key] = NodeSequence()
+        return self.nodes[key]
+
+    def resume(self, key, newest: int) -> None:
+        """Carry on from a sequence number seen earlier (a gateway restarting from its spool)."""
+        state = self.node(key)
+        state.newest = newest
+        state.seen = {newest}
+
+    def check(self, packet: Packet, key=None) -> str:
+        state = self.node(packet.node if key is None else key)
+        seq = packet.seq
+        if packet.kind == "BOOT":
+            verdict = "new" if state.newest is None else "restart"
+            if verdict == "restart" and seq == state.newest:
+                state.duplicates += 1
+                return "duplicate"
+            state.restarts += verdict == "restart"
+            state.packets += 1
+            state.newest = seq
+            state.seen = {seq}
+            return verdict
+        if state.newest is None:
+            state.packets += 1
+            state.newest = seq
+            state.seen = {seq}
+            return "new"
+        ahead = (seq - state.newest) % SEQ_MODULUS
+        if ahead == 0 or seq in state.seen:
+            state.duplicates += 1
+            return "duplicate"
+        state.packets += 1
+        if ahead < SEQ_MODULUS // 2:
+            if ahead > 1:
+                state.gaps += 1
+                state.missing += ahead - 1
+            state.newest = seq
+            state.seen.add(seq)
+            if len(state.seen) > 2 * SEQ_MEMORY:
+                state.seen = {s for s in state.seen if (state.newest - s) % SEQ_MODULUS < SEQ_MEMORY}
+            return "new"
+        state.reordered += 1
+        if state.missing:
+            state.missing -= 1
+        state.seen.add(seq)
+        return "late"
+
+    def figures(self) -> dict:
+        return {key: state.figures() for key, state in self.nodes.items()}
+
+    def totals(self) -> dict:
+        names = ("packets", "missing", "gaps", "duplicates", "reordered", "restarts")
+        return {name: sum(getattr(state, name) for state in self.nodes.values()) for name in names}
 
 
 def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
