@@ -226,6 +226,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_gateway(args) -> int:
+    from hostgen.gateway.command import run_gateway, status
+
+    if args.status:
+        print(status(args))
+        return 0
+    return run_gateway(args, log)
+
+
 def cmd_bench(args) -> int:
     from hostgen.bench import run_bench
     from hostgen.boards import load_board
@@ -396,6 +405,19 @@ def _bench_args(parser):
     parser.add_argument("--loop-blocks", type=int, default=100_000, help="firmware loop blocks to time (default 100000)")
 
 
+def _gateway_args(parser):
+    parser.add_argument("--config", help="gateway.toml: [gateway] group/edge_node/spool, [broker] url/credentials, [[board]] port/name/key")
+    parser.add_argument("--port", action="append", help="a board's gateway serial port (repeat for each board)")
+    parser.add_argument("--key", action="append", help="with --port: the board's command key file, one per --port")
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://[USER:PASS@]HOST[:PORT] (default mqtt://127.0.0.1:1883)")
+    parser.add_argument("--group", help="Sparkplug group id, e.g. line1")
+    parser.add_argument("--edge-node", help="Sparkplug edge node id of this gateway (default: the host name)")
+    parser.add_argument("--spool", help="spool directory (default: build/gateway/<edge node>)")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    parser.add_argument("--status", action="store_true", help="per board: last seen, packets, gaps, spool depth; broker state")
+    parser.add_argument("--json", action="store_true", help="with --status: as JSON")
+
+
 def _cross_args(parser):
     _board(parser)
     parser.add_argument("--build", help="generated build directory (default: build/<board>)")
@@ -418,6 +440,7 @@ COMMANDS = {
     "diag": (cmd_diag, _diag_args, "run the board's REPL diagnostics over its serial port"),
     "monitor": (cmd_monitor, _monitor_args, "show a board's packet stream live, with counts; save it"),
     "vboard": (cmd_vboard, _vboard_args, "run a virtual board: the MicroPython unix port behind a pty, as a board's REPL"),
+    "gateway": (cmd_gateway, _gateway_args, "bridge boards' packet streams to an MQTT broker (Sparkplug B), spooled, with commands back"),
     "decode": (cmd_decode, _decode_args, "decode a packet stream from a file, serial port or pty"),
     "replay": (cmd_replay, _replay_args, "run the firmware on the MicroPython unix port over a recording"),
 }

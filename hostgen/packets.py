@@ -26,12 +26,19 @@ TYPES = {
     5: ("HEARTBEAT", struct.Struct("<IIIHHIIIIIIBBBB"),
         ("uptime_ms", "heap_free", "heap_used", "loop_p50_us", "loop_p99_us", "loop_max_us", "overruns", "sent",
          "dropped", "tier2_errors", "config_hash", "flags", None, None, None)),
+    6: ("COMMAND", struct.Struct("<BBHi16s32s"), ("op", "channel", None, "value", "name", "mac")),
+    7: ("ACK", struct.Struct("<IIBBH"), ("counter", "last_counter", "op", "reason", None)),
+    8: ("NACK", struct.Struct("<IIBBH"), ("counter", "last_counter", "op", "reason", None)),
 }
 TYPE_CODES = {name: code for code, (name, _, _) in TYPES.items()}
 ALERT_RULES = ("peak", "energy", "saturated", "stuck")
 DECISIONS = ("normal", "suspect", "fault")
 TIERS = ("fallback", "model", "fallback (model error)", "fallback (model unsure)")
 CONFIG_SOURCES = ("built-in defaults", "config.json", "defaults (config.json corrupt)", "defaults (config.json from another build)")
+COMMAND_OPS = {1: "set_threshold", 2: "status"}
+COMMAND_REASONS = ("ok", "bad MAC", "replayed counter", "value out of range", "unknown name", "unknown op",
+                   "channel out of range", "no key on the board", "for another node", "could not save", "malformed")
+MAC_BYTES = 32  # HMAC-SHA256 over the header and the payload before it
 MAX_FRAME = 256
 
 
@@ -74,13 +81,23 @@ def cobs_decode(data: bytes) -> bytes | None:
     return bytes(out)
 
 
-def encode(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
-    """One framed packet; the host-side twin of the firmware's encoder (used by tests)."""
+def packet_body(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
+    """Header and payload, before the CRC; fields not given are zero."""
     code = TYPE_CODES[kind]
     _, layout, names = TYPES[code]
-    payload = layout.pack(*(values.get(name, 0) if name else 0 for name in names))
-    packet = HEADER.pack(VERSION, code, node, seq, ticks_ms) + payload
-    return cobs_encode(packet + struct.pack("<I", zlib.crc32(packet))) + b"\x00"
+    letters = [c for c in layout.format.lstrip("<") if not c.isdigit()]
+    payload = layout.pack(*(values.get(name, b"" if letter == "s" else 0) if name else 0 for name, letter in zip(names, letters)))
+    return HEADER.pack(VERSION, code, node, seq, ticks_ms) + payload
+
+
+def frame_body(body: bytes) -> bytes:
+    """CRC-32 appended, COBS-encoded, delimited: what goes on the wire."""
+    return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
+
+
+def encode(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
+    """One framed packet; the host-side twin of the firmware's encoder (used by tests and the gateway)."""
+    return frame_body(packet_body(kind, node, seq, ticks_ms, **values))
 
 
 def decode_frame(frame: bytes) -> Packet | None:
@@ -111,6 +128,10 @@ class StreamDecoder:
     _pending: bytearray = field(default_factory=bytearray)
 
     def feed(self, data: bytes) -> list[Packet]:
+        return [packet for packet, _ in self.feed_frames(data)]
+
+    def feed_frames(self, data: bytes) -> list[tuple[Packet, bytes]]:
+        """As feed, with each packet's frame (COBS bytes, no delimiter): what the board sent."""
         self.bytes_in += len(data)
         self._pending += data
         packets = []
@@ -131,7 +152,7 @@ class StreamDecoder:
             if packet is None:
                 self.bad_frames += 1
             else:
-                packets.append(packet)
+                packets.append((packet, frame))
 
     def finish(self) -> None:
         """At the end of a stream: bytes after the last delimiter are a truncated frame, counted as bad."""
@@ -253,6 +274,13 @@ def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
         return (f"heartbeat up {f['uptime_ms'] / 1000:.1f} s, loop p50/p99/max {f['loop_p50_us']}/{f['loop_p99_us']}/"
                 f"{f['loop_max_us']} us, heap free {f['heap_free']}, overruns {f['overruns']}, sent {f['sent']}, "
                 f"dropped {f['dropped']}, tier-2 errors {f['tier2_errors']}, flags {f['flags']:#x}")
+    if packet.kind in ("ACK", "NACK"):
+        op = COMMAND_OPS.get(f["op"], f"op {f['op']}")
+        reason = COMMAND_REASONS[f["reason"]] if f["reason"] < len(COMMAND_REASONS) else f"reason {f['reason']}"
+        return f"{packet.kind.lower()} of command {f['counter']} ({op}): {reason}; last accepted {f['last_counter']}"
+    if packet.kind == "COMMAND":
+        name = f["name"].rstrip(b"\0").decode(errors="replace")
+        return f"command {packet.seq}: {COMMAND_OPS.get(f['op'], f['op'])} {name} ch{f['channel']} = {f['value']}"
     source = CONFIG_SOURCES[f["config_source"]] if f["config_source"] < len(CONFIG_SOURCES) else f["config_source"]
     return (f"boot faultline {f['major']}.{f['minor']}.{f['patch']}, {f['channels']} ch at {f['rate_hz']} Hz, "
             f"window {f['window']}/{f['stride']}, tier 2 {'model' if f['tier2'] else 'fallback'}, settings: {source}")
