@@ -46,6 +46,7 @@ class Board:
     born: bool = False  # DBIRTH published in this session, no DDEATH since
     cursor: int = 0  # the newest spool id published in this session
     dirty: bool = True  # the spool may hold packets of this board after the cursor
+    sent_up_to: int = 0  # the newest spool id ever published (kept in the spool): at or below it, a re-send
     last_rx: float = -1e9  # monotonic time of the last packet; never yet
     counter: int = 0  # the last command counter used
 
@@ -70,7 +71,8 @@ class Gateway:
                 self.tracker.resume(board_config.name, record["newest_seq"])
             key = read_key(board_config.key) if board_config.key else None
             board = Board(BoardLink(board_config, self.tracker, config.reconnect_s), key, record.get("boot"),
-                          record.get("config_hash"), counter=record.get("command_counter", 0))
+                          record.get("config_hash"), counter=record.get("command_counter", 0),
+                          sent_up_to=record.get("sent_up_to", 0))
             self.boards[board.name] = board
         self.session: MqttSession | None = None
         self.ready = False  # NBIRTH published in the current session
@@ -82,6 +84,7 @@ class Gateway:
         self.inflight: dict[int, tuple[str, int, int] | None] = {}  # mid -> (board, spool id, received ms), or None
         self.seq = spb.SequenceCounter()
         self.bd_seq = 0
+        self.bd_seq_used = True
         self.stopping = False
         self.stopped_reading = False
         self.last_status = self.last_bounds = self.last_node_report = 0.0
@@ -277,7 +280,9 @@ class Gateway:
             return
         if time.monotonic() < self.next_connect:
             return
-        self.bd_seq = self.spool.next_bd_seq()
+        if self.bd_seq_used:  # a CONNECT reached the broker with the last one: Sparkplug wants the next
+            self.bd_seq = self.spool.next_bd_seq()
+            self.bd_seq_used = False
         will = spb.build_payload(None, now_ms(), [spb.Metric("bdSeq", spb.UINT64, self.bd_seq)])
         self.session = MqttSession(f"faultline-{self.config.group}-{self.config.edge_node}-{self.instance[:8]}",
                                    self.config.broker_host, self.config.broker_port, self.config.username,
@@ -305,10 +310,12 @@ class Gateway:
                     self.metrics.packets_published.labels(name).inc()
                     self.metrics.publish_latency.observe(max(0, now - received_ms) / 1000)
             elif event.kind == "connected":
+                self.bd_seq_used = True
                 self._on_connected()
             elif event.kind == "message":
                 self._on_message(event.detail, event.payload)
             elif event.kind in ("refused", "unreachable", "disconnected"):
+                self.bd_seq_used |= event.kind != "unreachable"
                 self._on_lost(event)
                 break
         if delivered:
@@ -384,7 +391,7 @@ class Gateway:
             self.inflight[mid] = None
         return mid is not None
 
-    def _dbirth_metrics(self, board: Board, boot_row: SpooledPacket | None) -> list[spb.Metric]:
+    def _dbirth_metrics(self, board: Board, boot_row: SpooledPacket | None, resent: bool) -> list[spb.Metric]:
         metrics = {m.name: m for m in spb.DECLARED}
         metrics.update({m.name: m for m in spb.boot_metrics(board.boot)})
         metrics.update({m.name: m for m in spb.COMMAND_METRICS})
@@ -394,11 +401,13 @@ class Gateway:
             metrics["packet/ticks_ms"] = spb.Metric("packet/ticks_ms", spb.UINT32, decode_frame(boot_row.frame).ticks_ms)
             if boot_row.missing_before:
                 metrics["packet/missing_before"] = spb.Metric("packet/missing_before", spb.UINT32, boot_row.missing_before)
+            if resent:
+                metrics["packet/resent"] = spb.Metric("packet/resent", spb.BOOLEAN, True)
         return list(metrics.values())
 
-    def _dbirth(self, board: Board, boot_row: SpooledPacket | None) -> int | None:
+    def _dbirth(self, board: Board, boot_row: SpooledPacket | None, resent: bool = False) -> int | None:
         historical = boot_row is not None and boot_row.received_ms < self.session.connected_ms
-        payload = spb.build_payload(self.seq.next(), now_ms(), self._dbirth_metrics(board, boot_row),
+        payload = spb.build_payload(self.seq.next(), now_ms(), self._dbirth_metrics(board, boot_row, resent),
                                     boot_row.received_ms if boot_row else None, historical)
         mid = self.session.publish(self.topic("DBIRTH", board.name), payload)
         if mid is not None:
@@ -413,24 +422,33 @@ class Gateway:
 
     def _pump(self) -> None:
         room = self.config.max_inflight - len(self.inflight)
+        batches = []
         for board in self.boards.values():
             if room <= 0:
-                return
+                break
             if not board.dirty:
                 continue
             limit = min(room, 64)
             rows = self.spool.pending(board.name, board.cursor, limit)
             board.dirty = len(rows) == limit
+            if rows:
+                batches.append((board, rows))
+                room -= len(rows)
+        # recorded before publishing: a kill in between makes the next send flagged as a re-send, never unflagged
+        marks = {board.name: rows[-1].id for board, rows in batches if rows[-1].id > board.sent_up_to}
+        if marks:
+            self.spool.mark_sent(marks)
+        for board, rows in batches:
+            previous, board.sent_up_to = board.sent_up_to, max(board.sent_up_to, rows[-1].id)
             for row in rows:
-                mid = self._publish_row(board, row)
+                mid = self._publish_row(board, row, row.id <= previous)
                 if mid is None:
                     board.dirty = True
                     return
                 self.inflight[mid] = (board.name, row.id, row.received_ms)
                 board.cursor = row.id
-                room -= 1
 
-    def _publish_row(self, board: Board, row: SpooledPacket) -> int | None:
+    def _publish_row(self, board: Board, row: SpooledPacket, resent: bool) -> int | None:
         packet = decode_frame(row.frame)
         if packet is None:  # cannot happen for a frame the decoder accepted; never publish what is not a packet
             raise HostgenError(f"spool row {row.id} of {board.name} is not a packet: the spool file is damaged")
@@ -438,7 +456,7 @@ class Gateway:
             self._ddeath(board)
             board.boot = dict(packet.fields)
             board.config_hash = packet.fields["config_hash"]
-            return self._dbirth(board, row)
+            return self._dbirth(board, row, resent)
         if packet.kind == "HEARTBEAT":
             new_hash = packet.fields["config_hash"]
             if board.born and board.config_hash is not None and new_hash != board.config_hash:
@@ -447,8 +465,8 @@ class Gateway:
         if not board.born and self._dbirth(board, None) is None:
             return None
         historical = row.received_ms < self.session.connected_ms
-        payload = spb.build_payload(self.seq.next(), now_ms(), spb.packet_metrics(packet, row.missing_before, row.late),
-                                    row.received_ms, historical)
+        metrics = spb.packet_metrics(packet, row.missing_before, row.late, resent)
+        payload = spb.build_payload(self.seq.next(), now_ms(), metrics, row.received_ms, historical)
         return self.session.publish(self.topic("DDATA", board.name), payload)
 
     def _check_silence(self) -> None:

@@ -44,8 +44,12 @@ def _label(table, index):
     return table[index] if 0 <= index < len(table) else str(index)
 
 
-def packet_metrics(packet: Packet, missing_before: int = 0, late: bool = False) -> list[Metric]:
-    """The metrics of one board packet (BOOT's go into DBIRTH instead: boot_metrics)."""
+def packet_metrics(packet: Packet, missing_before: int = 0, late: bool = False, resent: bool = False) -> list[Metric]:
+    """The metrics of one board packet (BOOT's go into DBIRTH instead: boot_metrics).
+
+    `resent`: published before without a PUBACK (an outage or a restart came between), so a
+    subscriber may already have it: QoS 1 is at least once; (board, packet/seq) tells them apart.
+    """
     f = packet.fields
     metrics = [Metric("packet/type", STRING, packet.kind), Metric("packet/seq", UINT32, packet.seq),
                Metric("packet/ticks_ms", UINT32, packet.ticks_ms)]
@@ -53,6 +57,8 @@ def packet_metrics(packet: Packet, missing_before: int = 0, late: bool = False) 
         metrics.append(Metric("packet/missing_before", UINT32, missing_before))
     if late:
         metrics.append(Metric("packet/late", BOOLEAN, True))
+    if resent:
+        metrics.append(Metric("packet/resent", BOOLEAN, True))
     if packet.kind == "ALERT":
         metrics += [Metric("alert/channel", UINT8, f["channel"]), Metric("alert/rule", STRING, _label(ALERT_RULES, f["rule"])),
                     Metric("alert/raised", BOOLEAN, bool(f["raised"])), Metric("alert/value", INT32, f["value"]),
@@ -91,7 +97,7 @@ def _declare_all() -> list[Metric]:
                                    "last_sample", "max_score_q8", "max_rms", "max_peak", "counter", "last_counter", "op", "reason")}
     seen: dict[str, Metric] = {}
     for kind in ("ALERT", "WINDOW", "SUMMARY", "HEARTBEAT", "ACK"):
-        for metric in packet_metrics(Packet(kind, 0, 0, 0, fields), 1, True):
+        for metric in packet_metrics(Packet(kind, 0, 0, 0, fields), 1, True, True):
             seen.setdefault(metric.name, Metric(metric.name, metric.datatype, None))
     return list(seen.values())
 

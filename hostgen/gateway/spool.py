@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS devices (
     last_seen_ms INTEGER,
     link_up INTEGER NOT NULL DEFAULT 0,
     command_counter INTEGER NOT NULL DEFAULT 0,
+    sent_up_to INTEGER NOT NULL DEFAULT 0,
     {", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in DEVICE_COUNTERS)}
 );
 CREATE TABLE IF NOT EXISTS gateway (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,6 +177,12 @@ class Spool:
             self.db.execute(f"DELETE FROM packets WHERE id IN ({marks})", ids)
             self.update_device(device, {"published": count})
             self.bytes -= size
+        self.db.execute("COMMIT")
+
+    def mark_sent(self, sent_up_to: dict[str, int]) -> None:
+        """The newest spool id published per board: a packet at or below it, sent again, may be a duplicate."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("UPDATE devices SET sent_up_to = ? WHERE device = ?", [(v, k) for k, v in sent_up_to.items()])
         self.db.execute("COMMIT")
 
     def depth(self) -> dict[str, int]:

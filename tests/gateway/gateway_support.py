@@ -96,6 +96,7 @@ class Message:
     kind: str
     device: str | None
     payload: dict
+    mqtt_dup: bool = False  # the broker re-sent it to this subscriber (its PUBACK was cut off)
 
 
 @dataclass
@@ -127,21 +128,22 @@ class Subscriber:
         except Exception:
             payload = {"raw": bytes(message.payload)}
         with self.lock:
-            self.messages.append(Message(message.topic, kind, device, payload))
+            self.messages.append(Message(message.topic, kind, device, payload, bool(message.dup)))
 
     def of(self, kind: str, device: str | None = None) -> list[Message]:
         with self.lock:
             return [m for m in self.messages if m.kind == kind and (device is None or m.device == device)]
 
-    def board_packets(self, device: str) -> list[tuple[str, int]]:
-        """(type, board seq) of every board packet published for `device`, in arrival order."""
+    def board_packets(self, device: str, with_resent: bool = False) -> list[tuple]:
+        """(type, board seq[, resent flag]) of every board packet published for `device`, in arrival order."""
         with self.lock:
             out = []
             for m in self.messages:
                 if m.device == device and m.kind in ("DBIRTH", "DDATA"):
-                    kind = m.payload["metrics"].get("packet/type")
-                    if kind:
-                        out.append((kind, m.payload["metrics"]["packet/seq"]))
+                    metrics = m.payload["metrics"]
+                    if metrics.get("packet/type"):
+                        key = (metrics["packet/type"], metrics["packet/seq"])
+                        out.append(key + (bool(metrics.get("packet/resent")), m.mqtt_dup) if with_resent else key)
             return out
 
     def close(self) -> None:
@@ -265,3 +267,49 @@ def gateway_args(broker: Broker, boards: list[PlayedBoard], spool: Path, edge: s
 
 def have_mosquitto() -> bool:
     return MOSQUITTO is not None and shutil.which("mosquitto_passwd") is not None
+
+
+class Traffic(threading.Thread):
+    """Boards sending steadily (heartbeat, alert, window in turn) until stopped."""
+
+    def __init__(self, boards: list[PlayedBoard], per_second: float):
+        super().__init__(daemon=True)
+        self.boards = boards
+        self.period = 1 / per_second
+        self.running = threading.Event()
+        self.running.set()
+        self.paused = threading.Event()
+
+    def run(self) -> None:
+        turn = 0
+        while self.running.is_set():
+            if not self.paused.is_set():
+                for board in self.boards:
+                    (board.heartbeat, board.alert, board.window)[turn % 3]()
+                turn += 1
+            time.sleep(self.period)
+
+    def stop(self) -> None:
+        self.running.clear()
+        self.join(5)
+
+
+def check_delivery(subscriber: Subscriber, boards: list[PlayedBoard], timeout: float = 30) -> dict:
+    """Every packet each board sent reached the subscriber, in order; returns lost/duplicated counts per board."""
+    figures = {}
+    for board in boards:
+        name = board.path.name
+        wait_for(lambda: set(subscriber.board_packets(name)) >= set(board.sent), timeout,
+                 f"all {len(board.sent)} packets of {name} (have {len(set(subscriber.board_packets(name)))})", 0.2)
+        flagged = subscriber.board_packets(name, with_resent=True)
+        got = [f[:2] for f in flagged]
+        seen, unflagged_repeats = set(), 0
+        for kind, seq, resent, mqtt_dup in flagged:
+            unflagged_repeats += (kind, seq) in seen and not (resent or mqtt_dup)
+            seen.add((kind, seq))
+        unique = list(dict.fromkeys(got))
+        assert unique == board.sent, f"{name}: packets out of order or foreign"
+        assert unflagged_repeats == 0, f"{name}: a packet came twice without packet/resent or the MQTT DUP flag: {flagged}"
+        figures[name] = {"sent": len(board.sent), "lost": len(set(board.sent) - set(got)),
+                         "duplicated": len(got) - len(unique), "resent": sum(f[2] or f[3] for f in flagged)}
+    return figures
