@@ -414,6 +414,9 @@ def _gateway_args(parser):
     parser.add_argument("--edge-node", help="Sparkplug edge node id of this gateway (default: the host name)")
     parser.add_argument("--spool", help="spool directory (default: build/gateway/<edge node>)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    parser.add_argument("--silent-s", type=float, help="a board silent this long gets a DDEATH (default 10)")
+    parser.add_argument("--spool-max-bytes", type=int, help="bound the spool's packet bytes (default 256 MiB)")
+    parser.add_argument("--spool-max-age-s", type=float, help="drop spooled packets older than this (default a week)")
     parser.add_argument("--status", action="store_true", help="per board: last seen, packets, gaps, spool depth; broker state")
     parser.add_argument("--json", action="store_true", help="with --status: as JSON")
 

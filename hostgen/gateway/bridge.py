@@ -381,7 +381,8 @@ class Gateway:
         self.ready = True
         for board in self.boards.values():
             board.born = False
-            if board.link.up and time.monotonic() - board.last_rx < self.config.silent_s:
+            live = board.link.up and time.monotonic() - board.last_rx < self.config.silent_s
+            if live and not self.spool.pending(board.name, board.cursor, 1):  # else its next packet brings the DBIRTH
                 self._dbirth(board, None)
 
     def _publish_state(self, topic: str, metrics: list[spb.Metric]) -> bool:

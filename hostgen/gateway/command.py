@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -11,16 +12,18 @@ from hostgen.gateway.config import default_spool, from_args, load_config
 
 
 def gateway_config(args):
+    overrides = {"spool_dir": Path(args.spool) if args.spool else None, "metrics_port": args.metrics_port,
+                 "silent_s": args.silent_s, "spool_max_bytes": args.spool_max_bytes, "spool_max_age_s": args.spool_max_age_s}
     if args.config:
         if args.port:
             raise HostgenError("give --config FILE or --port PORT ..., not both (the config lists the boards)")
-        overrides = {"spool_dir": Path(args.spool) if args.spool else None, "metrics_port": args.metrics_port}
         return load_config(Path(args.config), overrides)
     if not args.port:
         raise HostgenError("give --config gateway.toml, or --port PORT (repeat it) with --broker URL --group GROUP")
     if not args.group:
         raise HostgenError("give --group GROUP (the Sparkplug group id, e.g. line1)")
-    return from_args(args.port, args.broker, args.group, args.edge_node, args.spool, args.metrics_port or 0, args.key)
+    config = from_args(args.port, args.broker, args.group, args.edge_node, args.spool, args.metrics_port or 0, args.key)
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def run_gateway(args, log) -> int:

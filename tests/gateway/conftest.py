@@ -20,6 +20,20 @@ def broker(tmp_path):
 
 
 @pytest.fixture
+def subscriber_factory():
+    """Subscribers for brokers a test starts itself."""
+    made = []
+
+    def make(server):
+        made.append(Subscriber(server))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
 def subscriber(broker):
     client = Subscriber(broker)
     yield client

@@ -67,3 +67,49 @@ def test_gateway_sigkilled_and_restarted_resumes_from_its_spool(tmp_path, broker
     assert all(f["lost"] == 0 for f in figures.values()), figures
     assert len(subscriber.of("NDEATH")) >= 3, "each SIGKILL fires the session's Will: NDEATH"
     assert all(f["duplicated"] <= f["resent"] for f in figures.values()), figures
+
+
+def test_link_unplugged_and_replugged_garbage_and_a_board_reboot(tmp_path, broker, subscriber):
+    boards = _boards(tmp_path, 2)
+    gateway = GatewayProcess(tmp_path, gateway_args(broker, boards, tmp_path / "spool", extra=["--silent-s", "1.5"])).start()
+    steady, flaky = boards
+    try:
+        wait_for(lambda: len(subscriber.board_packets("board0")) == 1 and len(subscriber.board_packets("board1")) == 1, 15,
+                 "both boards' BOOT")
+        flaky.heartbeat()
+        flaky.raw(b"\x13\x37garbage\x00\xff" * 20 + b"\x05\x01\x02\x00")  # garbage, and a frame cut short
+        flaky.alert()
+        steady.heartbeat()
+        wait_for(lambda: ("ALERT", 2) in subscriber.board_packets("board1"), 10, "the alert after the garbage")
+        flaky.unplug()
+        steady.heartbeat()
+        wait_for(lambda: subscriber.of("DDEATH", "board1"), 10, "DDEATH for the unplugged board (silent)")
+        flaky.replug()
+        flaky.window()
+        wait_for(lambda: ("WINDOW", 3) in subscriber.board_packets("board1"), 15, "the window after the replug")
+        births_before = len(subscriber.of("DBIRTH", "board1"))
+        assert births_before == 2, "the replugged board is born again"
+        flaky.boot()  # the board resets: BOOT, sequence from 0
+        flaky.heartbeat()
+        flaky.heartbeat(config_hash=999)  # its settings changed
+        wait_for(lambda: subscriber.board_packets("board1")[-3:] == [("BOOT", 0), ("HEARTBEAT", 1), ("HEARTBEAT", 2)], 10,
+                 "the rebooted board's packets")
+        steady.heartbeat()
+        wait_for(lambda: len(subscriber.board_packets("board0")) == 4, 10, "the steady board, served throughout")
+    finally:
+        gateway.stop()
+    kinds = [m.kind for m in subscriber.messages if m.device == "board1"]
+    assert kinds[-6:] == ["DDEATH", "DBIRTH", "DDATA", "DDEATH", "DBIRTH", "DDATA"], kinds
+    status = run_status(tmp_path / "spool")
+    assert status["board1"]["restarts"] == 1 and status["board1"]["bad_frames"] >= 20 and status["board0"]["bad_frames"] == 0
+    assert subscriber.board_packets("board0") == steady.sent
+
+
+def run_status(spool) -> dict:
+    import json
+
+    from helpers import run_hostgen
+
+    result = run_hostgen("gateway", "--status", "--spool", spool, "--json")
+    assert result.returncode == 0, result.stderr
+    return {b["device"]: b for b in json.loads(result.stdout)["boards"]}
