@@ -1,6 +1,7 @@
 # The unix-port side of the hardware layer: a recording (FAULTLINE_SCENARIO: int16 samples,
 # channels interleaved) replayed at its rate or as fast as the VM goes, packets to a file or
-# pipe (FAULTLINE_LINK), and a safety output that only remembers its level.
+# pipe (FAULTLINE_LINK), commands from one (FAULTLINE_COMMANDS), and a safety output that only
+# remembers its level.
 import array
 import os
 import time
@@ -80,6 +81,27 @@ class SafetyOutput:
 
 def gateway():
     return open(os.getenv("FAULTLINE_LINK") or "packets.bin", "wb")
+
+
+class CommandPort:
+    """Bytes from the gateway (FAULTLINE_COMMANDS: a pipe, FIFO or file); readinto returns 0 at once when none wait."""
+
+    def __init__(self, path):
+        import select
+
+        self.file = open(path, "rb")
+        self.poller = select.poll()
+        self.poller.register(self.file, select.POLLIN)
+
+    def readinto(self, buffer):
+        for _ in self.poller.ipoll(0):
+            return self.file.readinto(buffer)
+        return 0
+
+
+def command_port():
+    path = os.getenv("FAULTLINE_COMMANDS")
+    return CommandPort(path) if path else None
 
 
 def safety_output():

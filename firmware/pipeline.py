@@ -114,6 +114,7 @@ class Pipeline:
         self.log_count = 0
         self.config_hash = settings.digest()
         self.pending = False
+        self.commands = None  # commands.Commands when the gateway link can carry them back
         self.process_now = self._process_scheduled  # bound once, for micropython.schedule
 
     # -- sampling side: called by the sampler (an ISR on a board) --------------------------
@@ -184,6 +185,8 @@ class Pipeline:
         if self.since_heartbeat >= HEARTBEAT_SAMPLES:
             self.since_heartbeat = 0
             self.heartbeat()
+        if self.commands is not None:
+            self.commands.poll()
 
     def _window(self, channel, block_end):
         _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
