@@ -92,11 +92,20 @@ class CommandPort:
         self.file = open(path, "rb")
         self.poller = select.poll()
         self.poller.register(self.file, select.POLLIN)
+        self.byte = bytearray(1)
 
     def readinto(self, buffer):
+        # byte by byte while the poll says more wait: a file's readinto blocks until its buffer is full
+        n = 0
+        while n < len(buffer) and self._waiting() and self.file.readinto(self.byte) == 1:
+            buffer[n] = self.byte[0]
+            n += 1
+        return n
+
+    def _waiting(self):
         for _ in self.poller.ipoll(0):
-            return self.file.readinto(buffer)
-        return 0
+            return True
+        return False
 
 
 def command_port():

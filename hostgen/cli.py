@@ -162,7 +162,7 @@ def cmd_flash(args) -> int:
     from hostgen.boards import load_board
     from hostgen.flash import flash
 
-    print(flash(load_board(args.board), args.port, args.baud, args.firmware, args.dry_run, log))
+    print(flash(load_board(args.board), args.port, args.baud, args.firmware, args.dry_run, log, args.key))
     return 0
 
 
@@ -372,6 +372,8 @@ def _flash_args(parser):
     parser.add_argument("--baud", type=int, default=115_200, help="REPL baud rate (USB CDC ignores it)")
     parser.add_argument("--firmware", help="write this stock MicroPython image first (esptool, DfuSe or ST-LINK per the board)")
     parser.add_argument("--dry-run", action="store_true", help="with --firmware: print the commands, run nothing")
+    parser.add_argument("--key", help="the board's command key file (made if missing; default "
+                        "~/.config/faultline/keys/<board>-<unique id>.key); the gateway config names the same file")
 
 
 def _serial_args(parser, port_help: str):

@@ -5,13 +5,19 @@ renamed into place only when all are there: a copy cut short leaves the old firm
 bootable, and a rerun takes the temporary files already present instead of copying again.
 Files the board already has are not copied. After a soft reset the boot banner must show
 this firmware's version, the board, and this build's config.
+
+The board's command key (faultline.key: 32 random bytes as hex, see PACKETS.md) is written
+from a key file on the host, made the first time: the gateway config names the same file.
+It is never part of the build, and reflashing keeps it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import secrets
 import shlex
 import subprocess
 import time
@@ -28,6 +34,8 @@ TEMP_SUFFIX = ".new"
 MANIFEST = "faultline.manifest"
 FIRMWARE_VERSION_SOURCE = REPO_ROOT / "firmware" / "pipeline.py"
 FLASH_BAUD = 460_800
+BOARD_KEY = "faultline.key"
+KEY_DIR = Path(os.environ.get("FAULTLINE_KEY_DIR", Path.home() / ".config" / "faultline" / "keys"))
 
 
 def firmware_version() -> str:
@@ -173,6 +181,42 @@ def copy_files(session: ReplSession, files: dict[str, bytes], log) -> tuple[int,
     return len(changed), len(names) - len(changed)
 
 
+def host_key(path: Path) -> str:
+    """The board's key as 64 hex digits, from `path`; a fresh random one (mode 0600) if it does not exist."""
+    if path.is_file():
+        text = path.read_text().strip()
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text.lower()):
+            raise HostgenError(f"key file {path} is not 64 hex digits; remove it to have a fresh key made")
+        return text.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = secrets.token_hex(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(text + "\n")
+    return text
+
+
+def default_key_path(session: ReplSession, board: Board) -> Path | None:
+    """KEY_DIR/<board>-<the chip's unique id>.key, or None where the board has no unique id (a virtual board)."""
+    out = session.exec("try:\n import machine, binascii\n print(binascii.hexlify(machine.unique_id()).decode())\n"
+                       "except Exception:\n print('-')")
+    uid = out.strip()
+    return None if uid in ("", "-") else KEY_DIR / f"{board.name}-{uid}.key"
+
+
+def write_key(session: ReplSession, key_hex: str, log) -> bool:
+    """Put the key on the board (temporary name, checked, renamed); False if it was already there."""
+    want = hashlib.sha256(key_hex.encode()).hexdigest()
+    if _remote_hashes(session, [BOARD_KEY]).get(BOARD_KEY) == want:
+        return False
+    _write_file(session, BOARD_KEY + TEMP_SUFFIX, key_hex.encode())
+    if _remote_hashes(session, [BOARD_KEY + TEMP_SUFFIX]).get(BOARD_KEY + TEMP_SUFFIX) != want:
+        raise HostgenError("SHA-256 mismatch on the board after copying the command key; rerun the flash")
+    session.exec(f"import os\ntry:\n os.remove({BOARD_KEY!r})\nexcept OSError:\n pass\n"
+                 f"os.rename({BOARD_KEY + TEMP_SUFFIX!r}, {BOARD_KEY!r})\n")
+    return True
+
+
 def _previous_manifest(session: ReplSession) -> list[str]:
     return session.exec(f"print(open({MANIFEST!r}).read())").split()
 
@@ -195,7 +239,7 @@ def _build_config_digest(build: Path) -> str:
     return found.group(1)
 
 
-def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_run: bool, log) -> str:
+def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_run: bool, log, key: str | None = None) -> str:
     started = time.monotonic()
     if firmware:
         write_base_firmware(board, Path(firmware), port, dry_run, log)
@@ -206,5 +250,10 @@ def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_r
     with ReplSession(port, baud) as session:
         arch = board_arch(board, session.identity(), log)
         copied, unchanged = copy_files(session, image_files(build, arch), log)
+        key_path = Path(key) if key else default_key_path(session, board)
+        if key_path is None:
+            log("no --key and the board has no unique id: no command key written (commands get NACK 'no key')")
+        elif write_key(session, host_key(key_path), log):
+            log(f"command key written to the board from {key_path} (name it in the gateway config: key = ...)")
         banner = check_banner(session.soft_reset_and_read_banner(), board, build)
     return f"{port}: {copied} file(s) copied, {unchanged} unchanged, all verified by SHA-256; {banner} ({time.monotonic() - started:.1f} s)"
