@@ -217,3 +217,25 @@ def test_decode_cli_reports_sequence_figures(tmp_path):
     assert "node 4: 4 packets, 0 missing in 1 gap(s), 1 duplicate(s), 1 reordered" in table.stdout
     summary = json.loads(run_hostgen("decode", path, "--json").stdout.splitlines()[-1])["summary"]
     assert summary["bad_frames"] == 1 and summary["frames"] == 6 and summary["nodes"]["4"]["duplicates"] == 1
+
+
+def test_firmware_command_constants_are_the_specs():
+    """The board's reason codes, op codes and packet types equal the host's (one spec, PACKETS.md)."""
+    import re
+
+    from hostgen.packets import COMMAND_OPS, COMMAND_REASONS, TYPE_CODES
+
+    def constants(name):
+        text = (REPO / "firmware" / name).read_text()
+        return {k: int(v) for k, v in re.findall(r"^([A-Z_]+) = (?:const\()?(\d+)\)?$", text, re.M)}
+
+    board = constants("commands.py") | constants("settings.py")
+    reasons = {"OK": "ok", "BAD_MAC": "bad MAC", "REPLAYED": "replayed counter", "VALUE_OUT_OF_RANGE": "value out of range",
+               "UNKNOWN_NAME": "unknown name", "UNKNOWN_OP": "unknown op", "CHANNEL_OUT_OF_RANGE": "channel out of range",
+               "NO_KEY": "no key on the board", "OTHER_NODE": "for another node", "SAVE_FAILED": "could not save",
+               "MALFORMED": "malformed"}
+    for constant, text in reasons.items():
+        assert COMMAND_REASONS[board[constant]] == text, constant
+    assert {board["OP_SET_THRESHOLD"]: "set_threshold", board["OP_STATUS"]: "status"} == COMMAND_OPS
+    types = constants("packets.py")
+    assert all(types[kind] == TYPE_CODES[kind] for kind in ("COMMAND", "ACK", "NACK"))
