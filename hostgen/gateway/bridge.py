@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hostgen.errors import HostgenError
 from hostgen.gateway import sparkplug as spb

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,19 +16,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
 from hostgen.gateway.sparkplug import decode_payload, parse_topic
 from hostgen.packets import encode
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "gateway", "s3cret-for-tests"
 READER, READER_PASSWORD = "reader", "reader-pass"
-MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")  # Debian puts it in sbin
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, what: str, step: float = 0.05):
@@ -42,52 +35,11 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.05):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-class Broker:
-    """mosquitto on a free loopback port: its own config, a password file, no anonymous clients, persistence on."""
+class Broker(LocalBroker):
+    """The tests' broker: the gateway's user and a reader for the subscriber."""
 
     def __init__(self, directory: Path):
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        passwords = directory / "passwords"
-        for index, (user, password) in enumerate(((USER, PASSWORD), (READER, READER_PASSWORD))):
-            subprocess.run(["mosquitto_passwd", *(["-c"] if index == 0 else []), "-b", str(passwords), user, password],
-                           check=True, capture_output=True)
-        (directory / "data").mkdir(exist_ok=True)
-        self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous false\n"
-            f"password_file {passwords}\n"
-            "persistence true\n"
-            f"persistence_location {directory / 'data'}/\n"
-            "autosave_interval 1\n"
-            "max_queued_messages 0\n"
-            "max_inflight_messages 0\n"
-            f"log_dest file {directory / 'mosquitto.log'}\n"
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        def listening():
-            if self.process.poll() is not None:
-                raise AssertionError(f"mosquitto exited: {self.process.stderr.read().decode()} "
-                                     f"{(self.directory / 'mosquitto.log').read_text()[-500:]}")
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
-        wait_for(listening, 10, "mosquitto to listen")
-
-    def stop(self, kill: bool = False) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            self.process.wait(10)
-        self.process = None
+        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD})
 
 
 @dataclass
@@ -266,7 +218,7 @@ def gateway_args(broker: Broker, boards: list[PlayedBoard], spool: Path, edge: s
 
 
 def have_mosquitto() -> bool:
-    return MOSQUITTO is not None and shutil.which("mosquitto_passwd") is not None
+    return mosquitto_executable() is not None and shutil.which("mosquitto_passwd") is not None
 
 
 class Traffic(threading.Thread):

@@ -3,7 +3,6 @@ gateway goes on serving the other boards; nothing the boards sent is lost."""
 
 from __future__ import annotations
 
-import time
 
 import paho.mqtt.client as mqtt
 
