@@ -235,6 +235,14 @@ def cmd_gateway(args) -> int:
     return run_gateway(args, log)
 
 
+def cmd_gateway_demo(args) -> int:
+    from hostgen.boards import load_board
+    from hostgen.gateway.demo import run_gateway_demo
+
+    print(run_gateway_demo(load_board(args.board), args.seconds, log))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from hostgen.bench import run_bench
     from hostgen.boards import load_board
@@ -423,6 +431,11 @@ def _gateway_args(parser):
     parser.add_argument("--json", action="store_true", help="with --status: as JSON")
 
 
+def _gateway_demo_args(parser):
+    parser.add_argument("--board", default="stm32f4", help="board to demonstrate (default stm32f4)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to watch the plant side (default 30)")
+
+
 def _cross_args(parser):
     _board(parser)
     parser.add_argument("--build", help="generated build directory (default: build/<board>)")
@@ -446,6 +459,7 @@ COMMANDS = {
     "monitor": (cmd_monitor, _monitor_args, "show a board's packet stream live, with counts; save it"),
     "vboard": (cmd_vboard, _vboard_args, "run a virtual board: the MicroPython unix port behind a pty, as a board's REPL"),
     "gateway": (cmd_gateway, _gateway_args, "bridge boards' packet streams to an MQTT broker (Sparkplug B), spooled, with commands back"),
+    "gateway-demo": (cmd_gateway_demo, _gateway_demo_args, "a broker, 8 virtual boards and a gateway here; the alerts live on the plant side"),
     "decode": (cmd_decode, _decode_args, "decode a packet stream from a file, serial port or pty"),
     "replay": (cmd_replay, _replay_args, "run the firmware on the MicroPython unix port over a recording"),
 }
