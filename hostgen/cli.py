@@ -243,6 +243,13 @@ def cmd_gateway_demo(args) -> int:
     return 0
 
 
+def cmd_gateway_bench(args) -> int:
+    from hostgen.gateway.bench import bench_command
+
+    print(bench_command(args, log))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from hostgen.bench import run_bench
     from hostgen.boards import load_board
@@ -436,6 +443,17 @@ def _gateway_demo_args(parser):
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to watch the plant side (default 30)")
 
 
+def _gateway_bench_args(parser):
+    _app(parser)
+    parser.add_argument("--boards", type=int, default=50, help="boards on the gateway (default 50)")
+    parser.add_argument("--rates", default="1,10", help="multipliers of a board's fault-storm packet rate (default 1,10)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per rate (default 20)")
+    parser.add_argument("--outages", type=int, default=0, help="broker SIGKILLs mid-run (default 0; the issue's run: 10)")
+    parser.add_argument("--outage-s", type=float, default=30.0, help="seconds the broker stays down (default 30)")
+    parser.add_argument("--kills", type=int, default=0, help="gateway SIGKILLs mid-run, restarted at once (default 0)")
+    parser.add_argument("--json", action="store_true", help="the figures as JSON")
+
+
 def _cross_args(parser):
     _board(parser)
     parser.add_argument("--build", help="generated build directory (default: build/<board>)")
@@ -460,6 +478,7 @@ COMMANDS = {
     "vboard": (cmd_vboard, _vboard_args, "run a virtual board: the MicroPython unix port behind a pty, as a board's REPL"),
     "gateway": (cmd_gateway, _gateway_args, "bridge boards' packet streams to an MQTT broker (Sparkplug B), spooled, with commands back"),
     "gateway-demo": (cmd_gateway_demo, _gateway_demo_args, "a broker, 8 virtual boards and a gateway here; the alerts live on the plant side"),
+    "gateway-bench": (cmd_gateway_bench, _gateway_bench_args, "load and outages through one gateway: packets/s, latency, CPU, RSS, lost"),
     "decode": (cmd_decode, _decode_args, "decode a packet stream from a file, serial port or pty"),
     "replay": (cmd_replay, _replay_args, "run the firmware on the MicroPython unix port over a recording"),
 }
