@@ -10,6 +10,7 @@ first, is counted per board.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -90,6 +91,18 @@ class Spool:
                                "(or [gateway] spool in the config)") from None
         self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(frame)), 0) FROM packets").fetchone()[0]
 
+    @contextlib.contextmanager
+    def transaction(self):
+        """All or nothing; SQLite may have rolled back already (a full disk does), so only roll back if open."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     # -- gateway-wide values ---------------------------------------------------------------
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -150,16 +163,11 @@ class Spool:
         `received`: (device, seq, kind, received_ms, missing_before, late, frame) tuples;
         `device_updates`: device -> (counts, values) for update_device.
         """
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             self.db.executemany("INSERT INTO packets (device, seq, kind, received_ms, missing_before, late, frame) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", received)
             for device, (counts, values) in device_updates.items():
                 self.update_device(device, counts, **values)
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            self.db.execute("ROLLBACK")
-            raise
         self.bytes += sum(len(r[6]) for r in received)
 
     def pending(self, device: str, after_id: int, limit: int) -> list[SpooledPacket]:
@@ -169,21 +177,19 @@ class Spool:
 
     def delivered(self, ids_by_device: dict[str, list[int]]) -> None:
         """The broker acknowledged these: they leave the spool."""
-        self.db.execute("BEGIN IMMEDIATE")
-        for device, ids in ids_by_device.items():
-            marks = ",".join("?" * len(ids))
-            size, count = self.db.execute(f"SELECT COALESCE(SUM(LENGTH(frame)), 0), COUNT(*) FROM packets WHERE id IN ({marks})",
-                                          ids).fetchone()
-            self.db.execute(f"DELETE FROM packets WHERE id IN ({marks})", ids)
-            self.update_device(device, {"published": count})
-            self.bytes -= size
-        self.db.execute("COMMIT")
+        with self.transaction():
+            for device, ids in ids_by_device.items():
+                marks = ",".join("?" * len(ids))
+                size, count = self.db.execute(f"SELECT COALESCE(SUM(LENGTH(frame)), 0), COUNT(*) FROM packets WHERE id IN ({marks})",
+                                              ids).fetchone()
+                self.db.execute(f"DELETE FROM packets WHERE id IN ({marks})", ids)
+                self.update_device(device, {"published": count})
+                self.bytes -= size
 
     def mark_sent(self, sent_up_to: dict[str, int]) -> None:
         """The newest spool id published per board: a packet at or below it, sent again, may be a duplicate."""
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("UPDATE devices SET sent_up_to = ? WHERE device = ?", [(v, k) for k, v in sent_up_to.items()])
-        self.db.execute("COMMIT")
+        with self.transaction():
+            self.db.executemany("UPDATE devices SET sent_up_to = ? WHERE device = ?", [(v, k) for k, v in sent_up_to.items()])
 
     def depth(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT device, COUNT(*) FROM packets GROUP BY device").fetchall())
@@ -192,30 +198,29 @@ class Spool:
         """Drop packets older than max age, then the oldest until under max bytes; returns drops per board."""
         now = now_ms() if now is None else now
         dropped: dict[str, int] = {}
-        self.db.execute("BEGIN IMMEDIATE")
-        old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(frame)) FROM packets WHERE received_ms < ? GROUP BY device",
-                              (now - self.max_age_ms,)).fetchall()
-        if old:
-            self.db.execute("DELETE FROM packets WHERE received_ms < ?", (now - self.max_age_ms,))
-        for device, count, size in old:
-            dropped[device] = dropped.get(device, 0) + count
-            self.bytes -= size
-        while self.bytes > self.max_bytes:
-            rows = self.db.execute("SELECT id, device, LENGTH(frame) FROM packets ORDER BY id LIMIT 256").fetchall()
-            if not rows:
-                self.bytes = 0
-                break
-            cut = []
-            for row_id, device, size in rows:
-                cut.append(row_id)
-                dropped[device] = dropped.get(device, 0) + 1
+        with self.transaction():
+            old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(frame)) FROM packets WHERE received_ms < ? GROUP BY device",
+                                  (now - self.max_age_ms,)).fetchall()
+            if old:
+                self.db.execute("DELETE FROM packets WHERE received_ms < ?", (now - self.max_age_ms,))
+            for device, count, size in old:
+                dropped[device] = dropped.get(device, 0) + count
                 self.bytes -= size
-                if self.bytes <= self.max_bytes:
+            while self.bytes > self.max_bytes:
+                rows = self.db.execute("SELECT id, device, LENGTH(frame) FROM packets ORDER BY id LIMIT 256").fetchall()
+                if not rows:
+                    self.bytes = 0
                     break
-            self.db.execute(f"DELETE FROM packets WHERE id IN ({','.join('?' * len(cut))})", cut)
-        for device, count in dropped.items():
-            self.update_device(device, {"dropped": count})
-        self.db.execute("COMMIT")
+                cut = []
+                for row_id, device, size in rows:
+                    cut.append(row_id)
+                    dropped[device] = dropped.get(device, 0) + 1
+                    self.bytes -= size
+                    if self.bytes <= self.max_bytes:
+                        break
+                self.db.execute(f"DELETE FROM packets WHERE id IN ({','.join('?' * len(cut))})", cut)
+            for device, count in dropped.items():
+                self.update_device(device, {"dropped": count})
         return dropped
 
     def make_room(self, share: float = 0.1) -> dict[str, int]:
