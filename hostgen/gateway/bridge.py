@@ -103,9 +103,13 @@ class Gateway:
 
     def request_stop(self, *_):
         self.stopping = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Cut the loop's wait short (a signal, or an event from paho's thread)."""
         try:
             os.write(self.wake_write, b"x")
-        except OSError:
+        except OSError:  # the pipe is full: the loop has wake-ups waiting already
             pass
 
     def run(self) -> None:
@@ -133,21 +137,27 @@ class Gateway:
         finally:
             self._shutdown()
 
-    def step(self, wait: float = 0.02) -> None:
-        self._read_links(wait)
-        self._handle_events()
-        self._maintain_session()
-        if self.ready:
-            self._pump()
+    def step(self, wait: float = 0.05) -> None:
+        """One turn: read, acknowledge, choose what to publish, all in one spool commit; then publish."""
+        room = len(self.inflight) < self.config.max_inflight
+        busy = self.ready and room and any(board.dirty for board in self.boards.values())
+        with self.spool.transaction():
+            self._read_links(0 if busy else wait)
+            self._handle_events()
+            self._maintain_session()
+            batches = self._choose() if self.ready else []
+        self._publish(batches)
         now = time.monotonic()
-        if now - self.last_bounds >= 1.0:
-            self.last_bounds = now
-            self._enforce_bounds()
-            if self.ready:
-                self._check_silence()
-        if now - self.last_status >= STATUS_EVERY_S:
-            self.last_status = now
-            self._write_status()
+        if now - self.last_bounds >= 1.0 or now - self.last_status >= STATUS_EVERY_S:
+            with self.spool.transaction():
+                if now - self.last_bounds >= 1.0:
+                    self.last_bounds = now
+                    self._enforce_bounds()
+                    if self.ready:
+                        self._check_silence()
+                if now - self.last_status >= STATUS_EVERY_S:
+                    self.last_status = now
+                    self._write_status()
 
     def _stop_reading(self) -> None:
         for board in self.boards.values():
@@ -193,7 +203,7 @@ class Gateway:
             readable = fds
         if self.wake_read in readable:
             try:
-                os.read(self.wake_read, 64)
+                os.read(self.wake_read, 4096)
             except OSError:
                 pass
         received, updates = [], {}
@@ -245,6 +255,7 @@ class Gateway:
                 self.spool.add(received, updates)
                 return
             except sqlite3.OperationalError as exc:  # the disk (or the page limit) is full: oldest out, counted
+                self.spool.resume_transaction()
                 self.log(f"spool: {exc}; dropping the oldest packets to make room")
                 self._count_dropped(self.spool.make_room())
         self.log(f"spool: still full; {len(received)} packet(s) not stored")
@@ -287,7 +298,7 @@ class Gateway:
         self.session = MqttSession(f"faultline-{self.config.group}-{self.config.edge_node}-{self.instance[:8]}",
                                    self.config.broker_host, self.config.broker_port, self.config.username,
                                    self.config.password, self.topic("NDEATH"), will, self.config.keepalive_s,
-                                   self.config.max_inflight)
+                                   self.config.max_inflight, self._wake)
         self.session.start()
 
     def _next_event(self, wait: float = 0.0) -> Event | None:
@@ -421,7 +432,8 @@ class Gateway:
 
     # -- spool -> broker -----------------------------------------------------------------------
 
-    def _pump(self) -> None:
+    def _choose(self) -> list[tuple[Board, list[SpooledPacket]]]:
+        """The next packets to publish per board, within the in-flight room; marked as sent (see sent_up_to)."""
         room = self.config.max_inflight - len(self.inflight)
         batches = []
         for board in self.boards.values():
@@ -435,14 +447,17 @@ class Gateway:
             if rows:
                 batches.append((board, rows))
                 room -= len(rows)
-        # recorded before publishing: a kill in between makes the next send flagged as a re-send, never unflagged
+        # committed before publishing: a kill in between makes the next send flagged as a re-send, never unflagged
         marks = {board.name: rows[-1].id for board, rows in batches if rows[-1].id > board.sent_up_to}
         if marks:
             self.spool.mark_sent(marks)
+        return batches
+
+    def _publish(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
         for board, rows in batches:
             previous, board.sent_up_to = board.sent_up_to, max(board.sent_up_to, rows[-1].id)
-            for row in rows:
-                mid = self._publish_row(board, row, row.id <= previous)
+            for index, row in enumerate(rows):
+                mid = self._publish_row(board, row, row.id <= previous) if self.session is not None else None
                 if mid is None:
                     board.dirty = True
                     return

@@ -25,8 +25,9 @@ class Event:
 
 class MqttSession:
     def __init__(self, client_id: str, host: str, port: int, username: str | None, password: str | None,
-                 will_topic: str, will_payload: bytes, keepalive: int, max_inflight: int):
+                 will_topic: str, will_payload: bytes, keepalive: int, max_inflight: int, wake=lambda: None):
         self.events: queue.Queue[Event] = queue.Queue()
+        self.wake = wake
         self.host, self.port = host, port
         self.connected_ms = 0
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
@@ -63,24 +64,28 @@ class MqttSession:
 
     # -- paho's thread -----------------------------------------------------------------------
 
+    def _put(self, event: Event) -> None:
+        self.events.put(event)
+        self.wake()
+
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            self.events.put(Event("refused", str(reason_code)))
+            self._put(Event("refused", str(reason_code)))
         else:
             self.connected_ms = int(time.time() * 1000)
-            self.events.put(Event("connected"))
+            self._put(Event("connected"))
 
     def _on_connect_fail(self, client, userdata):
-        self.events.put(Event("unreachable", "connection failed"))
+        self._put(Event("unreachable", "connection failed"))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.events.put(Event("disconnected", str(reason_code)))
+        self._put(Event("disconnected", str(reason_code)))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
-        self.events.put(Event("puback", mid))
+        self._put(Event("puback", mid))
 
     def _on_message(self, client, userdata, message):
-        self.events.put(Event("message", message.topic, bytes(message.payload)))
+        self._put(Event("message", message.topic, bytes(message.payload)))
 
     # -- the gateway's thread -----------------------------------------------------------------
 

@@ -90,18 +90,32 @@ class Spool:
             raise HostgenError(f"spool directory {directory} is not usable ({reason}); give --spool DIR on a writable disk "
                                "(or [gateway] spool in the config)") from None
         self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(frame)), 0) FROM packets").fetchone()[0]
+        self._nesting = 0
 
     @contextlib.contextmanager
     def transaction(self):
-        """All or nothing; SQLite may have rolled back already (a full disk does), so only roll back if open."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """All or nothing, one commit (one fsync) for everything inside; nested ones join the outermost.
+
+        SQLite may have rolled back by itself (a full disk does): see resume_transaction.
+        """
+        self._nesting += 1
+        if self._nesting == 1:
+            self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            if self.db.in_transaction:
+            if self._nesting == 1 and self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        finally:
+            self._nesting -= 1
+        if self._nesting == 0 and self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def resume_transaction(self) -> None:
+        """After an error SQLite answered with a rollback of its own, carry on inside a new transaction."""
+        if self._nesting and not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
 
     # -- gateway-wide values ---------------------------------------------------------------
 
