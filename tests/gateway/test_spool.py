@@ -60,3 +60,15 @@ def test_an_unusable_directory_is_one_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(HostgenError, match="not usable"):
         Spool(blocker / "spool", 1, 1)
+
+
+def test_the_committed_payload_module_is_generated_from_the_committed_proto(tmp_path):
+    grpc_tools = pytest.importorskip("grpc_tools.protoc", reason="regenerating needs grpcio-tools (pip install grpcio-tools)")
+    from pathlib import Path
+
+    import hostgen.gateway as package
+
+    source = Path(package.__file__).parent
+    assert grpc_tools.main(["protoc", f"-I{source}", f"--python_out={tmp_path}", str(source / "sparkplug_b.proto")]) == 0
+    assert (tmp_path / "sparkplug_b_pb2.py").read_text() == (source / "sparkplug_b_pb2.py").read_text(), \
+        "regenerate: cd hostgen/gateway && python -m grpc_tools.protoc -I. --python_out=. sparkplug_b.proto"
