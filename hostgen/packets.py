@@ -164,6 +164,7 @@ class StreamDecoder:
 
 SEQ_MODULUS = 1 << 30  # PACKETS.md: counters wrap at 2^30
 SEQ_MEMORY = 1024  # how far behind the newest a late packet is still told from a duplicate
+RESTART_TICKS_MS = 10_000  # an older sequence number whose clock is this far behind the newest's: the board restarted
 
 
 @dataclass
@@ -177,6 +178,7 @@ class NodeSequence:
     reordered: int = 0  # packets that came after a later one (each filled a gap)
     restarts: int = 0  # BOOT packets after the first: the board started again, its sequence with it
     newest: int | None = None
+    newest_ticks: int | None = None
     seen: set = field(default_factory=set, repr=False)  # sequence numbers within SEQ_MEMORY below newest
 
     def figures(self) -> dict:
@@ -189,8 +191,10 @@ class SequenceTracker:
 
     `check` says what a packet is: "new" (in order or after a gap), "late" (older than the
     newest but not seen before: reordering), "duplicate" (seen before: drop it) or
-    "restart" (a BOOT: the node's sequence starts again). Sequence numbers wrap at 2^30;
-    a jump of more than half the range backwards counts as late, not as a huge gap.
+    "restart" (a BOOT: the node's sequence starts again; or, its BOOT lost, an older sequence
+    number whose ticks_ms is more than RESTART_TICKS_MS behind the newest packet's). Sequence
+    numbers wrap at 2^30; a jump of more than half the range backwards counts as late (or a
+    restart), not as a huge gap.
     """
 
     def __init__(self):
@@ -216,16 +220,15 @@ class SequenceTracker:
                 state.duplicates += 1
                 return "duplicate"
             state.restarts += verdict == "restart"
-            state.packets += 1
-            state.newest = seq
-            state.seen = {seq}
-            return verdict
+            return self._start(state, packet, verdict)
         if state.newest is None:
-            state.packets += 1
-            state.newest = seq
-            state.seen = {seq}
-            return "new"
+            return self._start(state, packet, "new")
         ahead = (seq - state.newest) % SEQ_MODULUS
+        behind = ahead == 0 or ahead >= SEQ_MODULUS // 2 or seq in state.seen
+        if behind and state.newest_ticks is not None \
+                and RESTART_TICKS_MS < (state.newest_ticks - packet.ticks_ms) % SEQ_MODULUS < SEQ_MODULUS // 2:
+            state.restarts += 1
+            return self._start(state, packet, "restart")
         if ahead == 0 or seq in state.seen:
             state.duplicates += 1
             return "duplicate"
@@ -235,6 +238,7 @@ class SequenceTracker:
                 state.gaps += 1
                 state.missing += ahead - 1
             state.newest = seq
+            state.newest_ticks = packet.ticks_ms
             state.seen.add(seq)
             if len(state.seen) > 2 * SEQ_MEMORY:
                 state.seen = {s for s in state.seen if (state.newest - s) % SEQ_MODULUS < SEQ_MEMORY}
@@ -244,6 +248,14 @@ class SequenceTracker:
             state.missing -= 1
         state.seen.add(seq)
         return "late"
+
+    @staticmethod
+    def _start(state: NodeSequence, packet: Packet, verdict: str) -> str:
+        state.packets += 1
+        state.newest = packet.seq
+        state.newest_ticks = packet.ticks_ms
+        state.seen = {packet.seq}
+        return verdict
 
     def figures(self) -> dict:
         return {key: state.figures() for key, state in self.nodes.items()}

@@ -86,6 +86,7 @@ class Gateway:
         self.bd_seq = 0
         self.bd_seq_used = True
         self.stopping = False
+        self.fatal: HostgenError | None = None
         self.stopped_reading = False
         self.last_status = self.last_bounds = self.last_node_report = 0.0
         self.dropped_total = int(self.spool.get("dropped_total", "0"))
@@ -147,6 +148,8 @@ class Gateway:
             self._maintain_session()
             batches = self._choose() if self.ready else []
         self._publish(batches)
+        if self.fatal is not None:  # raised only now, with this turn's packets committed
+            raise self.fatal
         now = time.monotonic()
         if now - self.last_bounds >= 1.0 or now - self.last_status >= STATUS_EVERY_S:
             with self.spool.transaction():
@@ -367,8 +370,9 @@ class Gateway:
         self.next_connect = time.monotonic() + self.config.reconnect_s
         detail = str(event.detail)
         if event.kind == "refused" and detail in BAD_CREDENTIALS and not self.ever_connected:
-            raise HostgenError(f"broker {self.config.broker_url} refused user {self.config.username!r}: {detail.lower()}; "
-                               "fix [broker] username / password (or the mqtt://USER:PASS@ URL)")
+            self.fatal = HostgenError(f"broker {self.config.broker_url} refused user {self.config.username!r}: "
+                                      f"{detail.lower()}; fix [broker] username / password (or the mqtt://USER:PASS@ URL)")
+            return
         if was_ready or not self.outage_logged:
             self.log(f"broker {self.config.broker_url}: {event.kind} ({detail}); spooling, retrying every "
                      f"{self.config.reconnect_s:g} s")
@@ -510,11 +514,15 @@ class Gateway:
         if kind == "NBIRTH":
             if decoded is not None and decoded["uuid"] and decoded["uuid"] != self.instance:
                 self.metrics.edge_conflicts.inc()
-                if not self.ready:
-                    raise HostgenError(f"edge node {self.config.edge_node!r} of group {self.config.group!r} is already served "
-                                       f"by another gateway (instance {decoded['uuid'][:8]}); give this one another "
-                                       "edge_node, or stop the other")
-                self.log(f"another gateway (instance {decoded['uuid'][:8]}) announced edge node {self.config.edge_node}")
+                # a starting gateway yields; two that came up together (neither heard the other's probe): the larger id yields
+                if not self.ready or decoded["uuid"] < self.instance:
+                    self.ready = False  # leave without an NDEATH: the edge node lives on in the other gateway
+                    self.fatal = HostgenError(f"edge node {self.config.edge_node!r} of group {self.config.group!r} is already served "
+                                              f"by another gateway (instance {decoded['uuid'][:8]}); give this one another "
+                                              "edge_node, or stop the other")
+                    return
+                self.log(f"another gateway (instance {decoded['uuid'][:8]}) announced edge node {self.config.edge_node}; "
+                         "it will stop")
             return
         if kind == "NCMD":
             if decoded is None:

@@ -239,3 +239,12 @@ def test_firmware_command_constants_are_the_specs():
     assert {board["OP_SET_THRESHOLD"]: "set_threshold", board["OP_STATUS"]: "status"} == COMMAND_OPS
     types = constants("packets.py")
     assert all(types[kind] == TYPE_CODES[kind] for kind in ("COMMAND", "ACK", "NACK"))
+
+
+def test_a_restart_whose_boot_was_lost_is_a_restart_not_duplicates():
+    tracker = SequenceTracker()
+    before = [encode("HEARTBEAT", 1, seq, 60_000 + seq * 1000) for seq in range(5)]
+    after = [encode("HEARTBEAT", 1, seq, 200 + seq * 1000) for seq in range(1, 4)]  # BOOT (seq 0) lost; clock from 0
+    verdicts = [tracker.check(decode_frame(f[:-1])) for f in before + after + [after[-1]]]
+    assert verdicts == ["new"] * 5 + ["restart", "new", "new", "duplicate"]
+    assert tracker.figures()[1]["restarts"] == 1 and tracker.figures()[1]["duplicates"] == 1
