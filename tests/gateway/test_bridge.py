@@ -97,3 +97,28 @@ def test_sigterm_with_the_broker_away_keeps_the_spool_for_the_next_start(tmp_pat
         wait_for(lambda: subscriber.board_packets("board0") == boards[0].sent, 20, "the spooled packets after the restart")
     finally:
         gateway.stop()
+
+
+def test_a_config_file_names_boards_credentials_and_keys(tmp_path, broker, subscriber):
+    from gateway_support import PASSWORD, USER
+
+    board = PlayedBoard(tmp_path / "ttyUSB0")
+    (tmp_path / "broker.secret").write_text(PASSWORD + "\n")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "press3.key").write_text("ab" * 32 + "\n")
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway]\ngroup = "hall2"\nedge_node = "gw-hall2"\nspool = "spool"\nsilent_s = 30\n'
+                      f'[broker]\nurl = "{broker.url}"\nusername = "{USER}"\npassword_file = "broker.secret"\n'
+                      f'[spool]\nmax_bytes = 1000000\nmax_age_s = 3600\n'
+                      f'[[board]]\nname = "press3"\nport = "{board.path}"\nkey = "keys/press3.key"\n')
+    gateway = GatewayProcess(tmp_path, ["--config", str(config)]).start()
+    try:
+        board.boot()
+        wait_for(lambda: subscriber.of("DBIRTH", "press3"), 15, "press3's DBIRTH")
+        assert subscriber.of("DBIRTH", "press3")[0].topic == "spBv1.0/hall2/DBIRTH/gw-hall2/press3"
+    finally:
+        gateway.stop()
+    from helpers import run_hostgen
+
+    status = run_hostgen("gateway", "--status", "--config", config)
+    assert status.returncode == 0 and "press3" in status.stdout, status.stderr

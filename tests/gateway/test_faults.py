@@ -113,3 +113,24 @@ def run_status(spool) -> dict:
     result = run_hostgen("gateway", "--status", "--spool", spool, "--json")
     assert result.returncode == 0, result.stderr
     return {b["device"]: b for b in json.loads(result.stdout)["boards"]}
+
+
+def test_a_bounded_spool_drops_the_oldest_counts_and_publishes_it(tmp_path, broker, subscriber):
+    board = PlayedBoard(tmp_path / "board0")
+    gateway = GatewayProcess(tmp_path, gateway_args(broker, [board], tmp_path / "spool", extra=["--spool-max-bytes", "2000"])).start()
+    try:
+        wait_for(lambda: subscriber.of("NBIRTH"), 15, "NBIRTH")
+        broker.stop()
+        board.boot()
+        for _ in range(99):
+            board.window()
+        wait_for(lambda: run_status(tmp_path / "spool")["board0"]["dropped"] > 0, 10, "drops")
+        broker.start()
+        wait_for(lambda: any(m.payload["metrics"].get("spool/dropped") for m in subscriber.of("NBIRTH") + subscriber.of("NDATA")),
+                 15, "the drop count published")
+        got = wait_for(lambda: subscriber.board_packets("board0")[-1:] == [board.sent[-1]] and subscriber.board_packets("board0"), 15,
+                       "the newest packets")
+    finally:
+        gateway.stop()
+    dropped = run_status(tmp_path / "spool")["board0"]["dropped"]
+    assert got == board.sent[-len(got):] and len(got) + dropped == len(board.sent), "the oldest went, every one counted"
