@@ -56,10 +56,10 @@ class Board:
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, log, spool_pages: int | None = None):
+    def __init__(self, config: GatewayConfig, log):
         self.config = config
         self.log = log
-        self.spool = Spool(config.spool_dir, config.spool_max_bytes, config.spool_max_age_s, spool_pages)
+        self.spool = Spool(config.spool_dir, config.spool_max_bytes, config.spool_max_age_s, lock=True)
         self.instance = self.spool.instance_id()
         self.metrics = GatewayMetrics()
         self.tracker = SequenceTracker()

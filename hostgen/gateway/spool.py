@@ -11,6 +11,7 @@ first, is counted per board.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -22,6 +23,7 @@ from pathlib import Path
 from hostgen.errors import HostgenError
 
 SPOOL_FILE = "spool.sqlite"
+LOCK_FILE = "gateway.lock"
 DEVICE_COUNTERS = ("packets_in", "published", "missing", "gaps", "duplicates", "reordered", "restarts", "bad_frames",
                    "dropped", "commands_sent", "commands_ok", "commands_rejected")
 SCHEMA = f"""
@@ -70,7 +72,8 @@ def now_ms() -> int:
 
 
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int, max_age_s: float, max_pages: int | None = None):
+    def __init__(self, directory: Path, max_bytes: int, max_age_s: float, max_pages: int | None = None, lock: bool = False):
+        """`lock`: hold the directory for this process (a gateway); a second gateway on it is refused."""
         self.directory = directory
         self.max_bytes = max_bytes
         self.max_age_ms = int(max_age_s * 1000)
@@ -79,6 +82,8 @@ class Spool:
             probe = directory / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
+            if lock:
+                self._lock(directory / LOCK_FILE)
             self.db = sqlite3.connect(directory / SPOOL_FILE, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -91,6 +96,19 @@ class Spool:
                                "(or [gateway] spool in the config)") from None
         self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(frame)), 0) FROM packets").fetchone()[0]
         self._nesting = 0
+
+    def _lock(self, path: Path) -> None:
+        self.lock_file = path.open("a+")
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock_file.seek(0)
+            holder = self.lock_file.read().strip() or "?"
+            raise HostgenError(f"spool directory {self.directory} is in use by another gateway (pid {holder}); stop it, "
+                               "or give this one its own --spool DIR") from None
+        self.lock_file.truncate(0)
+        self.lock_file.write(str(os.getpid()))
+        self.lock_file.flush()
 
     @contextlib.contextmanager
     def transaction(self):

@@ -59,6 +59,8 @@ def test_two_gateways_claiming_one_edge_node_id(tmp_path, broker, subscriber):
         wait_for(lambda: subscriber.of("NBIRTH"), 15, "the first gateway's NBIRTH")
         second = run_hostgen("gateway", *gateway_args(broker, [second_board], tmp_path / "spool2"), timeout=60)
         assert_user_error(second, "edge node 'gw1'", "already served by another gateway")
+        same_spool = run_hostgen("gateway", *gateway_args(broker, [second_board], tmp_path / "spool1", edge="gw9"), timeout=60)
+        assert_user_error(same_spool, "spool1 is in use by another gateway", "--spool")
         other = GatewayProcess(tmp_path, gateway_args(broker, [second_board], tmp_path / "spool3", edge="gw2"), "other").start()
         first_board.boot()
         second_board.boot()
