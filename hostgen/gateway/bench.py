@@ -108,6 +108,52 @@ class Delivery:
                 self.first[key] = arrived
 
 
+def _subscribe(port: int, password: str, requests) -> None:
+    """The plant side, in a process of its own (so decoding does not compete with the boards for one GIL)."""
+    delivery = Delivery()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-plant", clean_session=False)
+    client.username_pw_set("plant", password)
+    client.reconnect_delay_set(0.2, 0.5)
+    client.on_connect = lambda c, *a: c.subscribe("spBv1.0/#", qos=1)
+    client.on_message = delivery.on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    while True:
+        request = requests.recv()
+        with delivery.lock:
+            if request == "count":
+                requests.send(len(delivery.first))
+            elif request == "report":
+                requests.send((dict(delivery.first), delivery.repeats, delivery.flagged_repeats))
+            else:
+                break
+    client.loop_stop()
+
+
+class Plant:
+    """The subscriber process, asked for counts and reports over a pipe."""
+
+    def __init__(self, port: int, password: str):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=_subscribe, args=(port, password, child), daemon=True)
+        self.process.start()
+
+    def count(self) -> int:
+        self.pipe.send("count")
+        return self.pipe.recv()
+
+    def report(self) -> tuple[dict, int, int]:
+        self.pipe.send("report")
+        return self.pipe.recv()
+
+    def close(self) -> None:
+        self.pipe.send("stop")
+        self.process.join(10)
+
+
 class Storm(threading.Thread):
     """Every board sending at `rate` packets/s: fault windows, alerts, heartbeats in turn; send times kept."""
 
@@ -183,12 +229,9 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _wait_delivered(delivery: Delivery, sent: dict, timeout: float) -> None:
+def _wait_delivered(plant: Plant, expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with delivery.lock:
-            if all(key in delivery.first for key in sent):
-                return
+    while time.monotonic() < deadline and plant.count() < expected:
         time.sleep(0.2)
 
 
@@ -207,16 +250,10 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
         for link in links:
             args += ["--port", str(link.path)]
         gateway = GatewayUnderTest(args, work / "gateway.log")
-        delivery = Delivery()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-plant", clean_session=False)
-        client.username_pw_set("plant", passwords["plant"])
-        client.reconnect_delay_set(0.2, 0.5)
-        client.on_connect = lambda c, *a: c.subscribe("spBv1.0/#", qos=1)
-        client.on_message = delivery.on_message
-        client.connect("127.0.0.1", broker.port)
-        client.loop_start()
+        plant = Plant(broker.port, passwords["plant"])
         gateway.start()
-        time.sleep(2.0)  # the gateway's start and its edge node probe
+        time.sleep(3.0)  # the gateway's start and its edge node probe; the plant's process
+        sent_total = 0
         try:
             for multiplier in rates:
                 rate = base * multiplier
@@ -226,10 +263,12 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                 storm.start()
                 time.sleep(seconds)
                 storm.stop()
-                _wait_delivered(delivery, storm.sent, 60)
+                sent_total += len(storm.sent)
+                _wait_delivered(plant, sent_total, 120)
                 wall = time.monotonic() - wall_before
                 cpu = gateway.cpu_seconds() - cpu_before
-                latencies = [(delivery.first[k] - t) * 1000 for k, t in storm.sent.items() if k in delivery.first]
+                first, _, _ = plant.report()
+                latencies = [(first[k] - t) * 1000 for k, t in storm.sent.items() if k in first]
                 results["phases"].append({
                     "rate_multiplier": multiplier, "offered_packets_per_s": round(rate * boards),
                     "delivered_packets_per_s": round(len(latencies) / wall), "sent": len(storm.sent),
@@ -237,22 +276,22 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                     "latency_ms_p50": round(_percentile(latencies, 0.50), 1),
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
                     "gateway_cpu_percent": round(100 * cpu / wall, 1), "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
-            results["outages"] = _faults(links, base, delivery, "broker", outages, outage_s,
+            results["outages"] = _faults(links, base, plant, "broker", outages, outage_s,
                                          lambda: broker.stop(kill=True), broker.start, log)
-            results["gateway_kills"] = _faults(links, base, delivery, "gateway", kills, 1.0, gateway.kill, gateway.start, log)
+            results["gateway_kills"] = _faults(links, base, plant, "gateway", kills, 1.0, gateway.kill, gateway.start, log)
         finally:
             gateway.stop()
-            client.loop_stop()
+            plant.close()
             broker.stop()
             for link in links:
                 link.close()
     return results
 
 
-def _faults(links, rate, delivery: Delivery, what: str, count: int, down_s: float, stop, start, log) -> dict:
+def _faults(links, rate, plant: Plant, what: str, count: int, down_s: float, stop, start, log) -> dict:
     if count == 0:
         return {}
-    repeats_before, flagged_before = delivery.repeats, delivery.flagged_repeats
+    first, repeats_before, flagged_before = plant.report()
     storm = Storm(links, rate)
     storm.start()
     for index in range(count):
@@ -263,11 +302,11 @@ def _faults(links, rate, delivery: Delivery, what: str, count: int, down_s: floa
         start()
     time.sleep(3.0)
     storm.stop()
-    _wait_delivered(delivery, storm.sent, 120)
-    lost = sum(1 for key in storm.sent if key not in delivery.first)
-    return {"times": count, "down_s": down_s, "sent": len(storm.sent), "lost": lost,
-            "duplicated": delivery.repeats - repeats_before,
-            "duplicated_unflagged": (delivery.repeats - repeats_before) - (delivery.flagged_repeats - flagged_before)}
+    _wait_delivered(plant, len(first) + len(storm.sent), 180)
+    first, repeats, flagged = plant.report()
+    lost = sum(1 for key in storm.sent if key not in first)
+    return {"times": count, "down_s": down_s, "sent": len(storm.sent), "lost": lost, "duplicated": repeats - repeats_before,
+            "duplicated_unflagged": (repeats - repeats_before) - (flagged - flagged_before)}
 
 
 def format_bench(results: dict) -> str:
