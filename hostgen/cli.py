@@ -450,6 +450,8 @@ def _gateway_bench_args(parser):
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per rate (default 20)")
     parser.add_argument("--outages", type=int, default=0, help="broker SIGKILLs mid-run (default 0; the issue's run: 10)")
     parser.add_argument("--outage-s", type=float, default=30.0, help="seconds the broker stays down (default 30)")
+    parser.add_argument("--outage-signal", choices=("kill", "term"), default="kill",
+                        help="stop the broker with SIGKILL (default) or SIGTERM (it saves its queues)")
     parser.add_argument("--kills", type=int, default=0, help="gateway SIGKILLs mid-run, restarted at once (default 0)")
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
 

@@ -4,8 +4,11 @@ The boards are ptys fed with the project's encoder at the packet rate of a fault
 (every window flagged, an alert raised and cleared every second, heartbeats: derived from
 the app config), times each --rate multiplier. Reported per phase: packets/s delivered,
 latency from the board's bytes leaving to the subscriber's callback (p50/p99), the gateway's
-CPU share and peak RSS. Then broker outages (stopped for --outage-s, --outages times) and
-gateway SIGKILLs (--kills times, restarted at once), with packets lost and duplicated.
+CPU share and peak RSS. Then broker outages (stopped for --outage-s, --outages times, by
+SIGKILL or SIGTERM) and gateway SIGKILLs (--kills times, restarted at once), with packets lost
+and duplicated at the subscriber, and the gateway's own ledger (received, acknowledged by the
+broker, still spooled): a packet the subscriber never got but the broker acknowledged was lost
+by the broker (a SIGKILLed mosquitto loses the queue it held in memory for a slow subscriber).
 Figures are printed, never asserted.
 """
 
@@ -236,7 +239,7 @@ def _wait_delivered(plant: Plant, expected: int, timeout: float) -> None:
 
 
 def run_bench(boards: int, rates: list[float], seconds: float, outages: int, outage_s: float, kills: int,
-              app_path: str | None, log) -> dict:
+              app_path: str | None, log, outage_signal: str = "kill") -> dict:
     base = storm_rate(load_app(app_path))
     results: dict = {"boards": boards, "storm_packets_per_s_per_board": round(base, 1), "phases": []}
     with tempfile.TemporaryDirectory(prefix="faultline-gateway-bench-") as name:
@@ -277,8 +280,11 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
                     "gateway_cpu_percent": round(100 * cpu / wall, 1), "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
             results["outages"] = _faults(links, base, plant, "broker", outages, outage_s,
-                                         lambda: broker.stop(kill=True), broker.start, log)
+                                         lambda: broker.stop(kill=outage_signal == "kill"), broker.start, log)
+            if results["outages"]:
+                results["outages"]["signal"] = f"SIG{outage_signal.upper()}"
             results["gateway_kills"] = _faults(links, base, plant, "gateway", kills, 1.0, gateway.kill, gateway.start, log)
+            results["gateway_ledger"] = _ledger(work / "spool")
         finally:
             gateway.stop()
             plant.close()
@@ -309,21 +315,35 @@ def _faults(links, rate, plant: Plant, what: str, count: int, down_s: float, sto
             "duplicated_unflagged": (repeats - repeats_before) - (flagged - flagged_before)}
 
 
+def _ledger(spool: Path) -> dict:
+    """The gateway's own account at the end: received, acknowledged by the broker, still spooled."""
+    from hostgen.gateway.spool import read_status
+
+    _, boards, depth = read_status(spool)
+    return {"received": sum(b["packets_in"] for b in boards), "acknowledged": sum(b["published"] for b in boards),
+            "spooled": sum(depth.values()), "dropped": sum(b["dropped"] for b in boards)}
+
+
 def format_bench(results: dict) -> str:
     lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board"]
     lines.append(f"{'rate':>5} {'offered/s':>10} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} {'CPU %':>6} {'RSS MiB':>8}")
     for p in results["phases"]:
         lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['delivered_packets_per_s']:>11} {p['lost']:>5} "
                      f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_peak_rss_mib']:>8}")
-    for key, what in (("outages", "broker SIGKILLed"), ("gateway_kills", "gateway SIGKILLed")):
+    for key, what in (("outages", f"broker stopped ({results.get('outages', {}).get('signal')})"),
+                      ("gateway_kills", "gateway SIGKILLed")):
         f = results.get(key)
         if f:
             lines.append(f"{what} {f['times']} x {f['down_s']:g} s: {f['sent']} packets sent, {f['lost']} lost, "
                          f"{f['duplicated']} delivered twice ({f['duplicated_unflagged']} of them without packet/resent or MQTT DUP)")
+    ledger = results.get("gateway_ledger")
+    if ledger:
+        lines.append(f"gateway ledger: {ledger['received']} received, {ledger['acknowledged']} acknowledged by the broker, "
+                     f"{ledger['spooled']} still spooled, {ledger['dropped']} dropped by the spool bound")
     return "\n".join(lines)
 
 
 def bench_command(args, log) -> str:
     results = run_bench(args.boards, [float(r) for r in args.rates.split(",")], args.seconds, args.outages, args.outage_s,
-                        args.kills, args.app, log)
+                        args.kills, args.app, log, args.outage_signal)
     return json.dumps(results, indent=2) if args.json else format_bench(results)

@@ -25,7 +25,7 @@ def test_broker_stopped_and_restarted_mid_run_loses_nothing_and_flags_every_rese
     try:
         wait_for(lambda: subscriber.of("NBIRTH"), 15, "NBIRTH")
         traffic.start()
-        for outage in range(3):
+        for outage in range(2):
             time.sleep(1.0)
             broker.stop()
             time.sleep(1.5)
@@ -39,7 +39,7 @@ def test_broker_stopped_and_restarted_mid_run_loses_nothing_and_flags_every_rese
         gateway.stop()
     assert all(f["lost"] == 0 and f["duplicated"] <= f["resent"] for f in figures.values()), figures
     births = [m.payload["metrics"]["bdSeq"] for m in subscriber.of("NBIRTH")]
-    assert births == [0, 1, 2, 3], "bdSeq goes up by one per MQTT session"
+    assert births == [0, 1, 2], "bdSeq goes up by one per MQTT session"
     historical = [m for m in subscriber.of("DDATA") if m.payload["historical"]]
     assert historical, "what waited in the spool during an outage is published as historical"
 
@@ -52,7 +52,7 @@ def test_gateway_sigkilled_and_restarted_resumes_from_its_spool(tmp_path, broker
     try:
         wait_for(lambda: subscriber.of("NBIRTH"), 15, "NBIRTH")
         traffic.start()
-        for kill in range(3):
+        for kill in range(2):
             time.sleep(1.0)
             gateway.kill()
             time.sleep(0.5)
@@ -65,7 +65,7 @@ def test_gateway_sigkilled_and_restarted_resumes_from_its_spool(tmp_path, broker
         traffic.stop()
         gateway.stop()
     assert all(f["lost"] == 0 for f in figures.values()), figures
-    assert len(subscriber.of("NDEATH")) >= 3, "each SIGKILL fires the session's Will: NDEATH"
+    assert len(subscriber.of("NDEATH")) >= 2, "each SIGKILL fires the session's Will: NDEATH"
     assert all(f["duplicated"] <= f["resent"] for f in figures.values()), figures
 
 
