@@ -434,6 +434,7 @@ def _gateway_args(parser):
     parser.add_argument("--silent-s", type=float, help="a board silent this long gets a DDEATH (default 10)")
     parser.add_argument("--spool-max-bytes", type=int, help="bound the spool's packet bytes (default 256 MiB)")
     parser.add_argument("--spool-max-age-s", type=float, help="drop spooled packets older than this (default a week)")
+    parser.add_argument("--max-inflight", type=int, help="QoS 1 messages awaiting PUBACK (default 200)")
     parser.add_argument("--status", action="store_true", help="per board: last seen, packets, gaps, spool depth; broker state")
     parser.add_argument("--json", action="store_true", help="with --status: as JSON")
 
@@ -453,6 +454,7 @@ def _gateway_bench_args(parser):
     parser.add_argument("--outage-signal", choices=("kill", "term"), default="kill",
                         help="stop the broker with SIGKILL (default) or SIGTERM (it saves its queues)")
     parser.add_argument("--kills", type=int, default=0, help="gateway SIGKILLs mid-run, restarted at once (default 0)")
+    parser.add_argument("--max-inflight", type=int, default=200, help="the gateway's QoS 1 window (default 200)")
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
 
 

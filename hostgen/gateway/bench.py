@@ -9,7 +9,8 @@ SIGKILL or SIGTERM) and gateway SIGKILLs (--kills times, restarted at once), wit
 and duplicated at the subscriber, and the gateway's own ledger (received, acknowledged by the
 broker, still spooled): a packet the subscriber never got but the broker acknowledged was lost
 by the broker (a SIGKILLed mosquitto loses the queue it held in memory for a slow subscriber).
-Figures are printed, never asserted.
+("acked/s": PUBACKs the gateway got per second while the boards sent; "delivered/s": packets
+the subscriber had per second, drain included.) Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import paho.mqtt.client as mqtt
 
 from hostgen.appconfig import load_app
 from hostgen.gateway.broker import LocalBroker
-from hostgen.gateway.sparkplug import decode_payload, parse_topic
+from hostgen.gateway.sparkplug import parse_topic
+from hostgen.gateway.sparkplug_b_pb2 import Payload
 from hostgen.packets import encode
 
 SEQ_MASK = 0x3FFFFFFF
@@ -98,15 +100,17 @@ class Delivery:
         parts = parse_topic(message.topic)
         if parts is None or parts[1] not in ("DDATA", "DBIRTH"):
             return
-        metrics = decode_payload(message.payload)["metrics"]
-        seq = metrics.get("packet/seq")
-        if seq is None or metrics.get("packet/type") is None:
+        payload = Payload()
+        payload.ParseFromString(message.payload)
+        metrics = {m.name: m for m in payload.metrics if m.name.startswith("packet/")}  # only what identifies the packet
+        if "packet/seq" not in metrics or metrics["packet/type"].is_null:
             return
+        seq = metrics["packet/seq"].int_value
         key = (parts[3], seq)
         with self.lock:
             if key in self.first:
                 self.repeats += 1
-                self.flagged_repeats += bool(metrics.get("packet/resent")) or bool(message.dup)
+                self.flagged_repeats += "packet/resent" in metrics or bool(message.dup)
             else:
                 self.first[key] = arrived
 
@@ -239,9 +243,10 @@ def _wait_delivered(plant: Plant, expected: int, timeout: float) -> None:
 
 
 def run_bench(boards: int, rates: list[float], seconds: float, outages: int, outage_s: float, kills: int,
-              app_path: str | None, log, outage_signal: str = "kill") -> dict:
+              app_path: str | None, log, outage_signal: str = "kill", max_inflight: int = 200) -> dict:
     base = storm_rate(load_app(app_path))
-    results: dict = {"boards": boards, "storm_packets_per_s_per_board": round(base, 1), "phases": []}
+    results: dict = {"boards": boards, "storm_packets_per_s_per_board": round(base, 1), "max_inflight": max_inflight,
+                     "phases": []}
     with tempfile.TemporaryDirectory(prefix="faultline-gateway-bench-") as name:
         work = Path(name)
         passwords = {"gateway": secrets.token_hex(8), "plant": secrets.token_hex(8)}
@@ -249,7 +254,7 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
         broker.start()
         links = [PtyBoard(work / f"board{i:02d}", i + 1) for i in range(boards)]
         args = ["--broker", f"mqtt://gateway:{passwords['gateway']}@127.0.0.1:{broker.port}", "--group", "bench",
-                "--edge-node", "bench-gw", "--spool", str(work / "spool")]
+                "--edge-node", "bench-gw", "--spool", str(work / "spool"), "--max-inflight", str(max_inflight)]
         for link in links:
             args += ["--port", str(link.path)]
         gateway = GatewayUnderTest(args, work / "gateway.log")
@@ -262,10 +267,12 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                 rate = base * multiplier
                 log(f"{boards} boards at {rate:.1f} packets/s each ({multiplier:g}x the storm rate) for {seconds:g} s")
                 cpu_before, wall_before = gateway.cpu_seconds(), time.monotonic()
+                acknowledged_before = _ledger(work / "spool")["acknowledged"]
                 storm = Storm(links, rate)
                 storm.start()
                 time.sleep(seconds)
                 storm.stop()
+                acknowledged = _ledger(work / "spool")["acknowledged"] - acknowledged_before
                 sent_total += len(storm.sent)
                 _wait_delivered(plant, sent_total, 120)
                 wall = time.monotonic() - wall_before
@@ -275,6 +282,7 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                 results["phases"].append({
                     "rate_multiplier": multiplier, "offered_packets_per_s": round(rate * boards),
                     "delivered_packets_per_s": round(len(latencies) / wall), "sent": len(storm.sent),
+                    "broker_acknowledged_per_s_during_storm": round(acknowledged / seconds),
                     "lost": len(storm.sent) - len(latencies),
                     "latency_ms_p50": round(_percentile(latencies, 0.50), 1),
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
@@ -326,9 +334,11 @@ def _ledger(spool: Path) -> dict:
 
 def format_bench(results: dict) -> str:
     lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board"]
-    lines.append(f"{'rate':>5} {'offered/s':>10} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} {'CPU %':>6} {'RSS MiB':>8}")
+    lines.append(f"{'rate':>5} {'offered/s':>10} {'acked/s':>8} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} "
+                 f"{'CPU %':>6} {'RSS MiB':>8}")
     for p in results["phases"]:
-        lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['delivered_packets_per_s']:>11} {p['lost']:>5} "
+        lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['broker_acknowledged_per_s_during_storm']:>8} "
+                     f"{p['delivered_packets_per_s']:>11} {p['lost']:>5} "
                      f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_peak_rss_mib']:>8}")
     for key, what in (("outages", f"broker stopped ({results.get('outages', {}).get('signal')})"),
                       ("gateway_kills", "gateway SIGKILLed")):
@@ -345,5 +355,5 @@ def format_bench(results: dict) -> str:
 
 def bench_command(args, log) -> str:
     results = run_bench(args.boards, [float(r) for r in args.rates.split(",")], args.seconds, args.outages, args.outage_s,
-                        args.kills, args.app, log, args.outage_signal)
+                        args.kills, args.app, log, args.outage_signal, args.max_inflight)
     return json.dumps(results, indent=2) if args.json else format_bench(results)

@@ -13,7 +13,8 @@ from hostgen.gateway.config import default_spool, from_args, load_config
 
 def gateway_config(args):
     overrides = {"spool_dir": Path(args.spool) if args.spool else None, "metrics_port": args.metrics_port,
-                 "silent_s": args.silent_s, "spool_max_bytes": args.spool_max_bytes, "spool_max_age_s": args.spool_max_age_s}
+                 "silent_s": args.silent_s, "spool_max_bytes": args.spool_max_bytes, "spool_max_age_s": args.spool_max_age_s,
+                 "max_inflight": args.max_inflight}
     if args.config:
         if args.port:
             raise HostgenError("give --config FILE or --port PORT ..., not both (the config lists the boards)")
