@@ -69,16 +69,16 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes | None:
-    out, i = bytearray(), 0
-    while i < len(data):
+    parts, i, n = [], 0, len(data)
+    while i < n:
         code = data[i]
-        if code == 0 or i + code > len(data):
+        if code == 0 or i + code > n:
             return None
-        out += data[i + 1 : i + code]
+        parts.append(data[i + 1 : i + code])
         i += code
-        if code < 0xFF and i < len(data):
-            out.append(0)
-    return bytes(out)
+        if code < 0xFF and i < n:
+            parts.append(b"\x00")
+    return b"".join(parts)
 
 
 def packet_body(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
@@ -103,7 +103,12 @@ def encode(kind: str, node: int, seq: int, ticks_ms: int, **values) -> bytes:
 def decode_frame(frame: bytes) -> Packet | None:
     """A packet from one frame (without its delimiter), or None if the frame is bad."""
     packet = cobs_decode(frame)
-    if packet is None or len(packet) < HEADER.size + 4:
+    return None if packet is None else decode_packet(packet)
+
+
+def decode_packet(packet: bytes) -> Packet | None:
+    """A packet from its bytes (header, payload, CRC: a frame once COBS-decoded), or None if they are bad."""
+    if len(packet) < HEADER.size + 4:
         return None
     body, (crc,) = packet[:-4], struct.unpack("<I", packet[-4:])
     if zlib.crc32(body) != crc:
@@ -131,7 +136,7 @@ class StreamDecoder:
         return [packet for packet, _ in self.feed_frames(data)]
 
     def feed_frames(self, data: bytes) -> list[tuple[Packet, bytes]]:
-        """As feed, with each packet's frame (COBS bytes, no delimiter): what the board sent."""
+        """As feed, with each packet's bytes (header, payload, CRC): what the board sent, unframed."""
         self.bytes_in += len(data)
         self._pending += data
         packets = []
@@ -148,11 +153,12 @@ class StreamDecoder:
             if not frame:
                 continue
             self.frames += 1
-            packet = decode_frame(frame)
+            raw = cobs_decode(frame)
+            packet = None if raw is None else decode_packet(raw)
             if packet is None:
                 self.bad_frames += 1
             else:
-                packets.append((packet, frame))
+                packets.append((packet, raw))
 
     def finish(self) -> None:
         """At the end of a stream: bytes after the last delimiter are a truncated frame, counted as bad."""

@@ -27,7 +27,7 @@ from hostgen.gateway.links import BoardLink
 from hostgen.gateway.metrics import GatewayMetrics
 from hostgen.gateway.mqtt_session import BAD_CREDENTIALS, Event, MqttSession
 from hostgen.gateway.spool import Spool, SpooledPacket, now_ms
-from hostgen.packets import COMMAND_REASONS, SequenceTracker, decode_frame
+from hostgen.packets import COMMAND_REASONS, SequenceTracker, decode_packet
 
 PROBE_S = 1.0  # how long a starting gateway listens for another one answering for its edge node id
 STATUS_EVERY_S = 1.0
@@ -224,10 +224,10 @@ class Gateway:
                 self.log(f"board {board.name}: {link.problem}; reopening every {self.config.reconnect_s:g} s")
             counts = {"bad_frames": link.decoder.bad_frames - bad_before}
             values = {}
-            for packet, frame, verdict, missing in got:
+            for packet, raw, verdict, missing in got:
                 if verdict == "duplicate":
                     continue
-                received.append((board.name, packet.seq, packet.kind, stamp, missing, verdict == "late", frame))
+                received.append((board.name, packet.seq, packet.kind, stamp, missing, verdict == "late", raw))
                 counts["packets_in"] = counts.get("packets_in", 0) + 1
                 counts["missing"] = counts.get("missing", 0) + missing
                 values["newest_seq"] = state.newest
@@ -414,7 +414,7 @@ class Gateway:
         if boot_row is not None:
             metrics["packet/type"] = spb.Metric("packet/type", spb.STRING, "BOOT")
             metrics["packet/seq"] = spb.Metric("packet/seq", spb.UINT32, boot_row.seq)
-            metrics["packet/ticks_ms"] = spb.Metric("packet/ticks_ms", spb.UINT32, decode_frame(boot_row.frame).ticks_ms)
+            metrics["packet/ticks_ms"] = spb.Metric("packet/ticks_ms", spb.UINT32, decode_packet(boot_row.packet).ticks_ms)
             if boot_row.missing_before:
                 metrics["packet/missing_before"] = spb.Metric("packet/missing_before", spb.UINT32, boot_row.missing_before)
             if resent:
@@ -469,7 +469,7 @@ class Gateway:
                 board.cursor = row.id
 
     def _publish_row(self, board: Board, row: SpooledPacket, resent: bool) -> int | None:
-        packet = decode_frame(row.frame)
+        packet = decode_packet(row.packet)
         if packet is None:  # cannot happen for a frame the decoder accepted; never publish what is not a packet
             raise HostgenError(f"spool row {row.id} of {board.name} is not a packet: the spool file is damaged")
         if packet.kind == "BOOT":

@@ -7,6 +7,7 @@ board. Commands go back over the same port.
 
 from __future__ import annotations
 
+import os
 import time
 
 import serial
@@ -87,23 +88,28 @@ class BoardLink:
         self.next_open = time.monotonic() + self.reopen_s
 
     def read(self) -> list[tuple[Packet, bytes, str, int]]:
-        """Packets now waiting: (packet, its frame, the tracker's verdict, numbers missing just before it)."""
+        """Packets now waiting: (packet, its bytes, the tracker's verdict, numbers missing just before it)."""
         if self.port is None:
             return []
         try:
-            data = self.port.read(READ_CHUNK)
+            fd = getattr(self.port, "fd", None)  # a posix port: read its descriptor (pyserial's read selects first)
+            data = os.read(fd, READ_CHUNK) if fd is not None else self.port.read(READ_CHUNK)
+            if fd is not None and not data:
+                raise OSError("end of file")
+        except BlockingIOError:
+            return []
         except (serial.SerialException, OSError) as exc:
             self.close(f"link lost: {str(exc).splitlines()[0][:160]}")
             return []
         if not data:
             return []
         out = []
-        for packet, frame in self.decoder.feed_frames(data):
+        for packet, raw in self.decoder.feed_frames(data):
             state = self.tracker.node(self.name)
             missing = state.missing
             verdict = self.tracker.check(packet, self.name)
             self.node = packet.node
-            out.append((packet, frame, verdict, max(0, state.missing - missing)))
+            out.append((packet, raw, verdict, max(0, state.missing - missing)))
         return out
 
     def write(self, data: bytes) -> bool:

@@ -1,8 +1,8 @@
 """The durable spool: every decoded packet is committed here (SQLite, WAL, synchronous=FULL)
 before it counts as received, and deleted only when the broker has acknowledged it.
 
-One table of packets (the board's frame as it came, so what is published is exactly what
-the board sent), one row per board with its counters and the state a restart resumes
+One table of packets (each as the board sent it: header, payload, CRC; so what is published
+is exactly what the board sent), one row per board with its counters and the state a restart resumes
 from (newest sequence number, last BOOT, command counter), and a few gateway-wide values
 (instance id, bdSeq, broker state). Bounded by size and age: what it must drop, oldest
 first, is counted per board.
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS packets (
     received_ms INTEGER NOT NULL,
     missing_before INTEGER NOT NULL,
     late INTEGER NOT NULL,
-    frame BLOB NOT NULL
+    packet BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS packets_by_device ON packets (device, id);
 CREATE TABLE IF NOT EXISTS devices (
@@ -64,7 +64,7 @@ class SpooledPacket:
     received_ms: int
     missing_before: int
     late: bool
-    frame: bytes
+    packet: bytes  # as the board sent it: header, payload, CRC
 
 
 def now_ms() -> int:
@@ -94,7 +94,7 @@ class Spool:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise HostgenError(f"spool directory {directory} is not usable ({reason}); give --spool DIR on a writable disk "
                                "(or [gateway] spool in the config)") from None
-        self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(frame)), 0) FROM packets").fetchone()[0]
+        self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(packet)), 0) FROM packets").fetchone()[0]
         self._nesting = 0
 
     def _lock(self, path: Path) -> None:
@@ -192,18 +192,18 @@ class Spool:
     def add(self, received: list[tuple], device_updates: dict) -> None:
         """Commit received packets and their boards' counters in one transaction (durable on return).
 
-        `received`: (device, seq, kind, received_ms, missing_before, late, frame) tuples;
+        `received`: (device, seq, kind, received_ms, missing_before, late, packet bytes) tuples;
         `device_updates`: device -> (counts, values) for update_device.
         """
         with self.transaction():
-            self.db.executemany("INSERT INTO packets (device, seq, kind, received_ms, missing_before, late, frame) "
+            self.db.executemany("INSERT INTO packets (device, seq, kind, received_ms, missing_before, late, packet) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", received)
             for device, (counts, values) in device_updates.items():
                 self.update_device(device, counts, **values)
         self.bytes += sum(len(r[6]) for r in received)
 
     def pending(self, device: str, after_id: int, limit: int) -> list[SpooledPacket]:
-        rows = self.db.execute("SELECT id, device, seq, kind, received_ms, missing_before, late, frame FROM packets "
+        rows = self.db.execute("SELECT id, device, seq, kind, received_ms, missing_before, late, packet FROM packets "
                                "WHERE device = ? AND id > ? ORDER BY id LIMIT ?", (device, after_id, limit)).fetchall()
         return [SpooledPacket(*row[:6], bool(row[6]), bytes(row[7])) for row in rows]
 
@@ -212,7 +212,7 @@ class Spool:
         with self.transaction():
             for device, ids in ids_by_device.items():
                 marks = ",".join("?" * len(ids))
-                size, count = self.db.execute(f"SELECT COALESCE(SUM(LENGTH(frame)), 0), COUNT(*) FROM packets WHERE id IN ({marks})",
+                size, count = self.db.execute(f"SELECT COALESCE(SUM(LENGTH(packet)), 0), COUNT(*) FROM packets WHERE id IN ({marks})",
                                               ids).fetchone()
                 self.db.execute(f"DELETE FROM packets WHERE id IN ({marks})", ids)
                 self.update_device(device, {"published": count})
@@ -231,7 +231,7 @@ class Spool:
         now = now_ms() if now is None else now
         dropped: dict[str, int] = {}
         with self.transaction():
-            old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(frame)) FROM packets WHERE received_ms < ? GROUP BY device",
+            old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(packet)) FROM packets WHERE received_ms < ? GROUP BY device",
                                   (now - self.max_age_ms,)).fetchall()
             if old:
                 self.db.execute("DELETE FROM packets WHERE received_ms < ?", (now - self.max_age_ms,))
@@ -239,7 +239,7 @@ class Spool:
                 dropped[device] = dropped.get(device, 0) + count
                 self.bytes -= size
             while self.bytes > self.max_bytes:
-                rows = self.db.execute("SELECT id, device, LENGTH(frame) FROM packets ORDER BY id LIMIT 256").fetchall()
+                rows = self.db.execute("SELECT id, device, LENGTH(packet) FROM packets ORDER BY id LIMIT 256").fetchall()
                 if not rows:
                     self.bytes = 0
                     break

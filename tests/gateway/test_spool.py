@@ -9,11 +9,11 @@ import pytest
 
 from hostgen.errors import HostgenError
 from hostgen.gateway.spool import Spool
-from hostgen.packets import encode
+from hostgen.packets import cobs_decode, encode
 
 
 def _rows(device, first, count, received_ms=1000):
-    return [(device, seq, "WINDOW", received_ms, 0, False, encode("WINDOW", 1, seq, 0, rms=seq)[:-1])
+    return [(device, seq, "WINDOW", received_ms, 0, False, cobs_decode(encode("WINDOW", 1, seq, 0, rms=seq)[:-1]))
             for seq in range(first, first + count)]
 
 
