@@ -69,6 +69,19 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes | None:
+    if 0xFF in data:  # a 254-byte run: code bytes that stand for no zero (never in a packet shorter than that)
+        return _cobs_decode_runs(data)
+    out, i, n = bytearray(data), 0, len(data)
+    while i < n:  # every code byte but the first becomes the zero it stands for
+        code = data[i]
+        if code == 0 or i + code > n:
+            return None
+        out[i] = 0
+        i += code
+    return bytes(out[1:])
+
+
+def _cobs_decode_runs(data: bytes) -> bytes | None:
     parts, i, n = [], 0, len(data)
     while i < n:
         code = data[i]
