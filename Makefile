@@ -7,9 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 HOSTGEN := $(VENV)/bin/hostgen
 SETUP_STAMP := $(VENV)/.setup-complete
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi chromium
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi chromium mosquitto mosquitto-clients qemu-system-arm gcc-multilib
 
-.PHONY: setup gen size cross flash vboard demo test test-fast hil lint clean
+.PHONY: setup gen size cross flash vboard demo gateway-demo test test-fast hil lint clean
 
 setup: $(SETUP_STAMP)
 
@@ -17,7 +17,7 @@ $(SETUP_STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "setup: need Python 3.11 as '$(PYTHON)'; run 'make PYTHON=python3.11 ...'"; exit 1; }
 	@missing=""; \
-	  { command -v arm-none-eabi-gcc && command -v chromium; } >/dev/null || missing="$(APT_PACKAGES)"; \
+	  { command -v arm-none-eabi-gcc && command -v chromium && { command -v mosquitto || test -x /usr/sbin/mosquitto; } && command -v mosquitto_passwd && command -v qemu-system-arm && test -d /usr/lib/gcc/x86_64-linux-gnu/12/32; } >/dev/null || missing="$(APT_PACKAGES)"; \
 	  $(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -46,6 +46,9 @@ vboard: setup
 
 demo: setup
 	$(HOSTGEN) demo --board $(BOARD)
+
+gateway-demo: setup
+	$(HOSTGEN) gateway-demo --board $(BOARD)
 
 test: setup
 	$(VENV)/bin/python -m pytest -q tests

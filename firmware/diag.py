@@ -5,7 +5,6 @@
 # Output fits 80 columns. Long work yields to the pipeline (faultline.service) between
 # blocks, so nothing here holds sampling up for longer than one block.
 import gc
-import json
 import time
 
 import fallback
@@ -23,7 +22,6 @@ SOURCES = ("built-in defaults", "config.json", "built-in defaults: config.json i
 STOPPED = ("pipeline  STOPPED: a soft reset into the raw REPL (mpremote without 'resume')",
            "          does not run main.py. Start it: faultline.start()",
            "          Reach a running board: mpremote connect PORT resume exec ...")
-NOISE_FLOOR_RMS = 3  # a peak limit within 3 x the live RMS trips on noise
 
 
 def _running():
@@ -35,10 +33,6 @@ def _running():
 def _duration(ms):
     seconds = ms // 1000
     return "%dh%02dm%02ds" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
-
-
-def _threshold_names():
-    return [name.replace(">=", ".") for name in fallback.RULE_NAMES]
 
 
 @micropython.viper
@@ -130,7 +124,7 @@ def thresholds():
     p = _running()
     header = "%-18s" % "name" + "".join("%12s" % ("ch%d" % c) for c in range(cfg.CHANNELS))
     print(header)
-    for rule, name in enumerate(_threshold_names()):
+    for rule, name in enumerate(settings.threshold_names()):
         print("%-18s" % name + "".join("%12d" % p.settings.thresholds[c][rule] for c in range(cfg.CHANNELS)))
     print("%-18s" % "fast.peak" + "".join("%12d" % v for v in p.settings.peak_limits))
     print("%-18s" % "fast.energy" + "".join("%12d" % v for v in p.settings.energy_limits))
@@ -142,35 +136,8 @@ def thresholds():
 def set_threshold(name, value, channel=0):
     """Change one threshold or limit ('rms.fault', 'fast.peak'...), checked, then saved atomically."""
     p = _running()
-    current = p.settings
-    if not isinstance(value, int) or not 1 <= value <= settings.LARGEST:
-        raise ValueError("value %r: give an integer from 1 to %d" % (value, settings.LARGEST))
-    if not isinstance(channel, int) or not 0 <= channel < cfg.CHANNELS:
-        raise ValueError("channel %r: this board has channels 0..%d" % (channel, cfg.CHANNELS - 1))
-    if name in ("fast.peak", "fast.energy"):
-        rms = p.channels[channel].result[fallback.RMS]
-        floor = NOISE_FLOOR_RMS * rms if name == "fast.peak" else (rms * rms) >> 8
-        if value <= floor:
-            raise ValueError("%s %d is under ch%d's noise floor (rms %d): it would trip on noise; give more than %d" % (
-                name, value, channel, rms, floor))
-        (current.peak_limits if name == "fast.peak" else current.energy_limits)[channel] = value
-    elif name == "model.limit":
-        current.model_limit = value
-    else:
-        names = _threshold_names()
-        if name not in names:
-            raise ValueError("unknown name %r: use one of %s, fast.peak, fast.energy, model.limit" % (name, ", ".join(names)))
-        rule = names.index(name)
-        trial = list(current.thresholds[channel])
-        trial[rule] = value
-        current.check_order(trial)
-        current.thresholds[channel][rule] = value
-    with open(settings.TEMP, "w") as f:
-        f.write(json.dumps(current.record()))
-    settings.commit()
-    current.source = settings.FROM_FILE
-    current.problem = ""
-    p.config_hash = current.digest()
+    p.settings.set_value(name, value, channel, p.channels[channel].result[fallback.RMS] if 0 <= channel < cfg.CHANNELS else 0)
+    p.config_hash = p.settings.digest()
     print("%s = %d on ch%d, saved to %s" % (name, value, channel, settings.FILE))
 
 

@@ -43,6 +43,11 @@ def start():
     link = packets.Link(hw.gateway(), cfg.NODE_ID)
     running = pipeline.Pipeline(current, link, _model(), hw.safety_output(), hw.watchdog())
     pipeline.running = running
+    port = hw.command_port()
+    if port is not None:
+        import commands
+
+        running.commands = commands.Commands(running, port)
     running.announce()
     sampler = hw.sampler(running)
     gc.collect()

@@ -38,10 +38,22 @@ class BoardSampler:
 
 
 
+_uart = None
+
+
 def gateway():
-    if cfg.UART_TX is None:
-        return UART(cfg.UART_ID, cfg.UART_BAUD)
-    return UART(cfg.UART_ID, cfg.UART_BAUD, tx=Pin(_pin(cfg.UART_TX)), rx=Pin(_pin(cfg.UART_RX)))
+    global _uart
+    if _uart is None:
+        if cfg.UART_TX is None:
+            _uart = UART(cfg.UART_ID, cfg.UART_BAUD, timeout=0)
+        else:
+            _uart = UART(cfg.UART_ID, cfg.UART_BAUD, tx=Pin(_pin(cfg.UART_TX)), rx=Pin(_pin(cfg.UART_RX)), timeout=0)
+    return _uart
+
+
+def command_port():
+    """The gateway UART's receive side: readinto returns None at once when nothing came."""
+    return gateway()
 
 
 def safety_output():

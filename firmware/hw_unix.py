@@ -1,6 +1,7 @@
 # The unix-port side of the hardware layer: a recording (FAULTLINE_SCENARIO: int16 samples,
 # channels interleaved) replayed at its rate or as fast as the VM goes, packets to a file or
-# pipe (FAULTLINE_LINK), and a safety output that only remembers its level.
+# pipe (FAULTLINE_LINK), commands from one (FAULTLINE_COMMANDS), and a safety output that only
+# remembers its level.
 import array
 import os
 import time
@@ -64,6 +65,36 @@ class SafetyOutput:
 
 def gateway():
     return open(os.getenv("FAULTLINE_LINK") or "packets.bin", "wb")
+
+
+class CommandPort:
+    """Bytes from the gateway (FAULTLINE_COMMANDS: a pipe, FIFO or file); readinto returns 0 at once when none wait."""
+
+    def __init__(self, path):
+        import select
+
+        self.file = open(path, "rb")
+        self.poller = select.poll()
+        self.poller.register(self.file, select.POLLIN)
+        self.byte = bytearray(1)
+
+    def readinto(self, buffer):
+        # byte by byte while the poll says more wait: a file's readinto blocks until its buffer is full
+        n = 0
+        while n < len(buffer) and self._waiting() and self.file.readinto(self.byte) == 1:
+            buffer[n] = self.byte[0]
+            n += 1
+        return n
+
+    def _waiting(self):
+        for _ in self.poller.ipoll(0):
+            return True
+        return False
+
+
+def command_port():
+    path = os.getenv("FAULTLINE_COMMANDS")
+    return CommandPort(path) if path else None
 
 
 def safety_output():

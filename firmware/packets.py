@@ -12,6 +12,9 @@ ALERT = const(2)
 WINDOW = const(3)
 SUMMARY = const(4)
 HEARTBEAT = const(5)
+COMMAND = const(6)
+ACK = const(7)
+NACK = const(8)
 HEADER = const(12)
 COUNTER_MASK = const(0x3FFFFFFF)
 
@@ -67,6 +70,30 @@ def _cobs(source: ptr8, n: int, target: ptr8) -> int:
     return out + 1
 
 
+@micropython.viper
+def uncobs(source: ptr8, n: int, target: ptr8, room: int) -> int:
+    """Decode a COBS frame (no delimiter) into target; its length, or -1 if it is not valid COBS or too long."""
+    i = 0
+    out = 0
+    while i < n:
+        code = source[i]
+        if code == 0 or i + code > n:
+            return -1
+        i += 1
+        for _ in range(code - 1):
+            if out >= room:
+                return -1
+            target[out] = source[i]
+            out += 1
+            i += 1
+        if code < 0xFF and i < n:
+            if out >= room:
+                return -1
+            target[out] = 0
+            out += 1
+    return out
+
+
 class Link:
     """Frames packets onto a stream; counts what was sent, dropped and how many bytes."""
 
@@ -114,6 +141,11 @@ class Link:
         struct.pack_into("<BBBBIIIHHii", self.packet, HEADER, channel, 0, 0, 0, windows, first & COUNTER_MASK,
                          last & COUNTER_MASK, max_score, 0, max_rms, max_peak)
         self._send(SUMMARY, 28)
+
+    def answer(self, accepted, counter, last_counter, op, reason):
+        """ACK or NACK of a command: its counter, the last accepted counter, the op and why."""
+        struct.pack_into("<IIBBH", self.packet, HEADER, counter & COUNTER_MASK, last_counter & COUNTER_MASK, op, reason, 0)
+        self._send(ACK if accepted else NACK, 12)
 
     def heartbeat(self, uptime, free, used, p50, p99, worst, overruns, tier2_errors, config_hash, flags,
                   model_decisions, model_unsure, model_late):

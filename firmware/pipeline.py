@@ -151,6 +151,7 @@ class Pipeline:
         self.log_count = 0
         self.config_hash = settings.digest()
         self.pending = False
+        self.commands = None  # commands.Commands when the gateway link can carry them back
         self.process_now = self._process_scheduled  # bound once, for micropython.schedule
 
     # -- sampling side: called by the sampler (an ISR on a board) --------------------------
@@ -238,6 +239,8 @@ class Pipeline:
         if self.since_heartbeat >= HEARTBEAT_SAMPLES:
             self.since_heartbeat = 0
             self.heartbeat()
+        if self.commands is not None:
+            self.commands.poll()
 
     def _windows(self, block_end):
         """Every channel's window is complete: the fallback judges each now; tier 2 starts on them."""

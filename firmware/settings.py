@@ -42,13 +42,39 @@ def _read(name, size):
     return json.loads(data.decode())
 
 
-def commit():
-    """Move config.tmp over config.json (FAT will not rename over a file: remove it first)."""
+NOISE_FLOOR_RMS = 3  # a peak limit within 3 x the live RMS trips on noise
+# why a change was refused: the reason codes of a NACK (PACKETS.md)
+VALUE_OUT_OF_RANGE = 3
+UNKNOWN_NAME = 4
+CHANNEL_OUT_OF_RANGE = 6
+SAVE_FAILED = 9
+
+
+class Refused(ValueError):
+    """A change that was not made; `reason` is its NACK reason code."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
+def commit(temp=TEMP, target=FILE):
+    """Move temp over target (FAT will not rename over a file: remove it first)."""
     try:
-        os.rename(TEMP, FILE)
+        os.rename(temp, target)
     except OSError:
-        os.remove(FILE)
-        os.rename(TEMP, FILE)
+        os.remove(target)
+        os.rename(temp, target)
+
+
+def write_atomically(target, temp, text):
+    with open(temp, "w") as f:
+        f.write(text)
+    commit(temp, target)
+
+
+def threshold_names():
+    return [name.replace(">=", ".") for name in fallback.RULE_NAMES]
 
 
 class Settings:
@@ -135,6 +161,42 @@ class Settings:
             self.peak_limits[channel] = record["peak_limits"][channel]
             self.energy_limits[channel] = record["energy_limits"][channel]
         self.model_limit = record["model_limit"]
+
+    def set_value(self, name, value, channel=0, live_rms=0):
+        """Change one threshold or limit ('rms.fault', 'fast.peak', 'model.limit'...): checked, then saved atomically.
+
+        `live_rms`: the channel's RMS now; a fast-path limit at or under its noise floor would trip on noise."""
+        if not isinstance(value, int) or not 1 <= value <= LARGEST:
+            raise Refused(VALUE_OUT_OF_RANGE, "value %r: give an integer from 1 to %d" % (value, LARGEST))
+        if not isinstance(channel, int) or not 0 <= channel < cfg.CHANNELS:
+            raise Refused(CHANNEL_OUT_OF_RANGE, "channel %r: this board has channels 0..%d" % (channel, cfg.CHANNELS - 1))
+        if name in ("fast.peak", "fast.energy"):
+            floor = NOISE_FLOOR_RMS * live_rms if name == "fast.peak" else (live_rms * live_rms) >> 8
+            if value <= floor:
+                raise Refused(VALUE_OUT_OF_RANGE, "%s %d is under ch%d's noise floor (rms %d): it would trip on noise; "
+                              "give more than %d" % (name, value, channel, live_rms, floor))
+            (self.peak_limits if name == "fast.peak" else self.energy_limits)[channel] = value
+        elif name == "model.limit":
+            self.model_limit = value
+        else:
+            names = threshold_names()
+            if name not in names:
+                raise Refused(UNKNOWN_NAME, "unknown name %r: use one of %s, fast.peak, fast.energy, model.limit" % (
+                    name, ", ".join(names)))
+            rule = names.index(name)
+            trial = list(self.thresholds[channel])
+            trial[rule] = value
+            try:
+                self.check_order(trial)
+            except ValueError as error:
+                raise Refused(VALUE_OUT_OF_RANGE, str(error))
+            self.thresholds[channel][rule] = value
+        try:
+            write_atomically(FILE, TEMP, json.dumps(self.record()))
+        except OSError as error:
+            raise Refused(SAVE_FAILED, "could not save %s: %s" % (FILE, error))
+        self.source = FROM_FILE
+        self.problem = ""
 
     def record(self):
         return {

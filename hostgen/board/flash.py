@@ -22,6 +22,7 @@ from pathlib import Path
 from hostgen import __version__
 from hostgen.board.flashers import flasher_of
 from hostgen.board.image import build_firmware, compile_mpy
+from hostgen.board.keys import default_key_path, host_key, write_key
 from hostgen.board.link import BANNER, ReplSession, find_port
 from hostgen.codegen.build import current_build
 from hostgen.config.board import Board
@@ -289,7 +290,7 @@ def _build_config_digest(build: Path) -> str:
     return found.group(1)
 
 
-def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_run: bool, log) -> str:
+def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_run: bool, log, key: str | None = None) -> str:
     started = time.monotonic()
     if firmware:
         write_base_firmware(board, Path(firmware), port, dry_run, log)
@@ -301,6 +302,11 @@ def flash(board: Board, port: str | None, baud: int, firmware: str | None, dry_r
         arch = board_arch(board, session.identity(), log)
         staged = stage(session, image_files(build, arch), log)
         commit(session, staged)
+        key_path = Path(key) if key else default_key_path(session, board)
+        if key_path is None:
+            log("no --key and the board has no unique id: no command key written (commands get NACK 'no key')")
+        elif write_key(session, host_key(key_path)):
+            log(f"command key written to the board from {key_path} (name it in the gateway config: key = ...)")
         banner = check_banner(session.soft_reset_and_read_banner(), board, build, staged.target)
         remove_old_firmware(session, staged, log)
     return (f"{port}: {staged.copied} file(s) copied, {staged.unchanged} unchanged, all verified by SHA-256; {banner} "

@@ -7,7 +7,7 @@ import stat
 import time
 from pathlib import Path
 
-from hostgen.board.packets import Packet, StreamDecoder, describe
+from hostgen.board.packets import Packet, SequenceTracker, StreamDecoder, describe
 from hostgen.errors import HostgenError
 
 CHUNK = 4096
@@ -50,9 +50,8 @@ def read_packets(stream, decoder: StreamDecoder, idle_seconds: float | None, on_
             last_data = time.monotonic()
             for packet in decoder.feed(data):
                 on_packet(packet)
-        elif is_file:
-            return
-        elif idle_seconds is not None and time.monotonic() - last_data >= idle_seconds:
+        elif is_file or idle_seconds is not None and time.monotonic() - last_data >= idle_seconds:
+            decoder.finish()
             return
 
 
@@ -62,11 +61,22 @@ def packet_line(packet: Packet, as_json: bool, rule_names: list[str] | None = No
     return f"{packet.seq:>8} {packet.ticks_ms:>10} node {packet.node:<5} {describe(packet, rule_names)}"
 
 
-def summary_line(decoder: StreamDecoder, packets: int, as_json: bool) -> str:
+def summary_line(decoder: StreamDecoder, packets: int, as_json: bool, tracker: SequenceTracker | None = None) -> str:
     figures = {"packets": packets, "frames": decoder.frames, "bad_frames": decoder.bad_frames, "bytes": decoder.bytes_in}
+    nodes = tracker.figures() if tracker else {}
     if as_json:
-        return json.dumps({"summary": figures})
-    return f"{packets} packets from {decoder.frames} frames, {decoder.bad_frames} bad frames skipped, {decoder.bytes_in} bytes"
+        return json.dumps({"summary": {**figures, "nodes": {str(node): f for node, f in nodes.items()}}})
+    line = f"{packets} packets from {decoder.frames} frames, {decoder.bad_frames} bad frames skipped, {decoder.bytes_in} bytes"
+    return "\n".join([line] + [sequence_line(node, f) for node, f in nodes.items()])
+
+
+def sequence_line(node, figures: dict) -> str:
+    """What a node's sequence numbers said, e.g. 'node 1: 40 packets, 3 missing in 2 gaps, 1 duplicate, ...'."""
+    return (f"node {node}: {figures['packets']} packets, {figures['missing']} missing in {figures['gaps']} gap(s), "
+            f"{figures['duplicates']} duplicate(s), {figures['reordered']} reordered, {figures['restarts']} restart(s)")
+
+
+SEQUENCE_MARKS = {"duplicate": " [DUPLICATE]", "late": " [LATE: reordered]", "restart": " [RESTART]", "new": ""}
 
 
 WINDOW_COLUMNS = ("channel", "start_sample", "decision", "tier", "rule", "score_q8", "confidence_q8",
@@ -114,6 +124,7 @@ def monitor(source: str, baud: int, seconds: float | None, save: str | None, rul
     if seconds is not None and not 0 < seconds < float("inf"):
         raise HostgenError(f"--seconds {seconds:g}: give a positive number of seconds (or leave it out to run until Ctrl-C)")
     decoder = StreamDecoder()
+    tracker = SequenceTracker()
     counts: dict[str, int] = {}
     saver = PacketSaver(Path(save)) if save else None
     try:
@@ -131,10 +142,12 @@ def monitor(source: str, baud: int, seconds: float | None, save: str | None, rul
                     break  # a file: its end
                 continue
             for packet in decoder.feed(data):
-                if saver is not None:
-                    saver.add(packet)
-                counts[packet.kind] = counts.get(packet.kind, 0) + 1
-                line = packet_line(packet, False, rule_names)
+                verdict = tracker.check(packet)
+                if verdict != "duplicate":
+                    if saver is not None:
+                        saver.add(packet)
+                    counts[packet.kind] = counts.get(packet.kind, 0) + 1
+                line = packet_line(packet, False, rule_names) + SEQUENCE_MARKS[verdict]
                 alarming = packet.kind == "ALERT" and packet.fields["raised"] or packet.kind == "WINDOW" and packet.fields["decision"] == 2
                 print(f"\x1b[1;31m{line}\x1b[0m" if alarming and highlight else line, flush=True)
     except KeyboardInterrupt:
@@ -142,8 +155,10 @@ def monitor(source: str, baud: int, seconds: float | None, save: str | None, rul
     finally:
         stream.close()
         saved = saver.close() if saver is not None else []
+    decoder.finish()
     summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "no packets"
     lines = [f"{summary}; {decoder.bad_frames} bad frames; {decoder.bytes_in} bytes in {time.monotonic() - started:.1f} s"]
+    lines += [sequence_line(node, f) for node, f in tracker.figures().items()]
     if saved:
         lines.append("saved " + ", ".join(str(p) for p in saved))
     return "\n".join(lines)

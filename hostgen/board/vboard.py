@@ -3,7 +3,7 @@
 The VM runs the REPL protocol (mpy_vboard_repl.py); this relay joins it to a pty so that
 mpremote, pyserial or a terminal cannot tell it from a board. Around it, the parts a real
 board has: a filesystem (a directory), a heap the size of the board's, a sensor fed from a
-scenario, and a gateway UART on a second pty. Ctrl-C becomes SIGINT to the VM, a soft
+scenario, and a gateway UART on a second pty, both ways (packets out, commands in). Ctrl-C becomes SIGINT to the VM, a soft
 reset starts a fresh VM, and output is cooked (\\n -> \\r\\n) as a board's is.
 """
 
@@ -136,6 +136,7 @@ class VirtualBoard:
         self.repl: Pty | None = None
         self.packets: Pty | None = None
         self.gateway_read = self.gateway_write = -1
+        self.command_read = self.command_write = -1
         self.last_out = b""
         self.running = True
         self.quick_exits = 0
@@ -174,8 +175,12 @@ class VirtualBoard:
         # the gateway UART: a pipe the VM writes (it dies with SIGPIPE if this relay goes away)
         self.gateway_read, self.gateway_write = os.pipe()
         os.set_blocking(self.gateway_read, False)
+        # and back: what the gateway writes to the pty goes into a pipe the VM reads (hw_unix.CommandPort)
+        self.command_read, self.command_write = os.pipe()
+        os.set_blocking(self.command_write, False)
         (self.root / "repl.mpy").write_bytes(compile_mpy({"repl.py": REPL_SCRIPT.read_bytes()}, UNIX_PORT_ARCH)["repl.mpy"])
         self.env = {**os.environ, "FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": f"/proc/self/fd/{self.gateway_write}",
+                    "FAULTLINE_COMMANDS": f"/proc/self/fd/{self.command_read}",
                     "FAULTLINE_REALTIME": "1", "FAULTLINE_LOOP": "1"}
         self.repl = Pty.open()
         self.packets = Pty.open()
@@ -190,7 +195,7 @@ class VirtualBoard:
         command = [micropython_executable(), "-X", f"heapsize={heap}", "-c", boot, self.board.name, mode, kind]
         # SIGINT ignored until the VM's kbd_intr takes it over, so an early Ctrl-C cannot kill the host process
         self.vm = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   cwd=self.fs, env=self.env, bufsize=0, pass_fds=(self.gateway_write,),
+                                   cwd=self.fs, env=self.env, bufsize=0, pass_fds=(self.gateway_write, self.command_read),
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         os.set_blocking(self.vm.stdout.fileno(), False)
         self.spawned_at = time.monotonic()
@@ -203,10 +208,10 @@ class VirtualBoard:
         for pty in (self.repl, self.packets):
             if pty is not None:
                 pty.close()
-        for fd in (self.gateway_read, self.gateway_write):
+        for fd in (self.gateway_read, self.gateway_write, self.command_read, self.command_write):
             if fd >= 0:
                 os.close(fd)
-        self.gateway_read = self.gateway_write = -1
+        self.gateway_read = self.gateway_write = self.command_read = self.command_write = -1
         if not self.claimed:  # refused: the links and pid file are the running board's
             return
         for path in (self.link, self.packets_link, self.pidfile):
@@ -221,6 +226,16 @@ class VirtualBoard:
         except OSError as error:  # nobody reading and the pty is full: the bytes are gone, as on a UART
             if error.errno not in (errno.EAGAIN, errno.EIO):
                 raise
+
+    def _to_vm_commands(self) -> None:
+        try:
+            data = os.read(self.packets.master, 4096)
+        except OSError:  # nobody has the gateway side open
+            return
+        try:
+            os.write(self.command_write, data)
+        except BlockingIOError:  # the VM is not reading (stopped): dropped, as bytes into a dead UART
+            pass
 
     def _cook(self, data: bytes) -> bytes:
         out = bytearray()
@@ -237,7 +252,7 @@ class VirtualBoard:
         """Relay until stopped; restart the VM after a soft reset (or a crash)."""
         while self.running:
             vm_out = self.vm.stdout.fileno()
-            readable, _, _ = select.select([self.repl.master, vm_out, self.gateway_read], [], [], 0.5)
+            readable, _, _ = select.select([self.repl.master, vm_out, self.gateway_read, self.packets.master], [], [], 0.5)
             if self.repl.master in readable:
                 try:
                     data = os.read(self.repl.master, 4096)
@@ -258,6 +273,8 @@ class VirtualBoard:
                 data = os.read(self.gateway_read, 4096)
                 if data:
                     self._to_pty(self.packets, data)
+            if self.packets.master in readable:
+                self._to_vm_commands()
             if self.vm.poll() is not None:
                 self._restart(self.vm.returncode)
 

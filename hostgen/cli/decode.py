@@ -15,21 +15,28 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from hostgen.board.packets import StreamDecoder
-    from hostgen.board.stream import open_source, packet_line, read_packets, summary_line
+    import json
+
+    from hostgen.board.packets import SequenceTracker, StreamDecoder
+    from hostgen.board.stream import SEQUENCE_MARKS, open_source, packet_line, read_packets, summary_line
 
     decoder = StreamDecoder()
+    tracker = SequenceTracker()
     count = 0
 
     def show(packet):
         nonlocal count
         count += 1
-        print(packet_line(packet, args.json), flush=True)
+        verdict = tracker.check(packet)
+        if args.json:
+            print(json.dumps({**packet.as_dict(), "sequence": verdict}), flush=True)
+        else:
+            print(packet_line(packet, False) + SEQUENCE_MARKS[verdict], flush=True)
 
     stream = open_source(args.source, args.baud)
     try:
         read_packets(stream, decoder, args.idle, show)
     finally:
         stream.close()
-    print(summary_line(decoder, count, args.json))
+    print(summary_line(decoder, count, args.json, tracker))
     return 0

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hostgen.data import synthetic as dataset
+from hostgen.dsp.calibration import Calibration, settled
 from hostgen.dsp.fastpath import MACHINE_RULES, run_channel
 from hostgen.dsp.features import NORMAL, decide, features_of_windows, rules_for, windows_of
 from hostgen.dsp.fir import FirDesign, filter_signal
-from hostgen.dsp.calibration import Calibration, settled
 
 CALIBRATION_SPEEDS = ((0.8, 0.85), (0.95, 1.05), (1.15, 1.2))  # factors on the machine's shaft speed
 CALIBRATION_LOADS = (0.6, 1.0)

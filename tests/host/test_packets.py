@@ -13,7 +13,7 @@ from helpers import REPO, assert_user_error, run_hostgen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostgen.board.packets import TYPES, StreamDecoder, cobs_decode, cobs_encode, encode
+from hostgen.board.packets import TYPES, SequenceTracker, StreamDecoder, cobs_decode, cobs_encode, decode_frame, encode
 from hostgen.util.tools import micropython_executable
 
 FIELD_RANGES = {"B": (0, 255), "b": (-128, 127), "H": (0, 65535), "I": (0, 2**30 - 1), "i": (-(2**31), 2**31 - 1)}
@@ -169,3 +169,83 @@ def test_decode_cli_on_a_pty():
 
 def test_decode_cli_missing_source():
     assert_user_error(run_hostgen("decode", "/dev/no-such-port"), "not found")
+
+
+def _heartbeat(node: int, seq: int) -> bytes:
+    return encode("HEARTBEAT", node, seq, seq, uptime_ms=seq)
+
+
+def _verdicts(frames: list[bytes]) -> tuple[list[str], SequenceTracker]:
+    tracker = SequenceTracker()
+    return [tracker.check(decode_frame(f[:-1])) for f in frames], tracker
+
+
+def test_sequence_tracker_reports_gaps_duplicates_reordering_and_restarts_per_node():
+    order = [0, 1, 2, 5, 3, 6, 6, 2, 7]  # 3 and 4 skipped (3 then comes late), 6 and 2 repeated
+    frames = [_heartbeat(1, s) for s in order] + [_heartbeat(2, s) for s in (10, 11)]
+    frames += [encode("BOOT", 1, 0, 0), _heartbeat(1, 1)]
+    verdicts, tracker = _verdicts(frames)
+    assert verdicts == ["new", "new", "new", "new", "late", "new", "duplicate", "duplicate", "new", "new", "new", "restart", "new"]
+    assert tracker.figures()[1] | {"newest_seq": None} == {"packets": 9, "missing": 1, "gaps": 1, "duplicates": 2, "reordered": 1,
+                                                           "restarts": 1, "newest_seq": None}
+    assert tracker.figures()[2]["packets"] == 2 and tracker.figures()[2]["missing"] == 0
+
+
+def test_sequence_tracker_wraps_at_2_30_and_resumes():
+    top = 2**30 - 1
+    verdicts, tracker = _verdicts([_heartbeat(1, top - 1), _heartbeat(1, top), _heartbeat(1, 0), _heartbeat(1, 2), _heartbeat(1, top)])
+    assert verdicts == ["new", "new", "new", "new", "duplicate"]
+    assert tracker.figures()[1]["missing"] == 1
+    resumed = SequenceTracker()
+    resumed.resume("link0", 41)
+    assert [resumed.check(decode_frame(_heartbeat(1, s)[:-1]), "link0") for s in (41, 42, 44)] == ["duplicate", "new", "new"]
+
+
+def test_bad_frames_never_exceed_frames_and_a_truncated_last_frame_counts():
+    decoder = StreamDecoder()
+    decoder.feed(b"\x07" * 600)  # no delimiter for longer than any frame
+    decoder.feed(_heartbeat(1, 0) + _heartbeat(1, 1)[:9])
+    decoder.finish()
+    assert (decoder.frames, decoder.bad_frames) == (3, 2)
+
+
+def test_decode_cli_reports_sequence_figures(tmp_path):
+    path = tmp_path / "stream.bin"
+    path.write_bytes(b"".join(_heartbeat(4, s) for s in (0, 1, 3, 2, 3)) + _heartbeat(4, 9)[:5])
+    table = run_hostgen("decode", path)
+    assert table.returncode == 0, table.stderr
+    assert "[LATE: reordered]" in table.stdout and "[DUPLICATE]" in table.stdout
+    assert "node 4: 4 packets, 0 missing in 1 gap(s), 1 duplicate(s), 1 reordered" in table.stdout
+    summary = json.loads(run_hostgen("decode", path, "--json").stdout.splitlines()[-1])["summary"]
+    assert summary["bad_frames"] == 1 and summary["frames"] == 6 and summary["nodes"]["4"]["duplicates"] == 1
+
+
+def test_firmware_command_constants_are_the_specs():
+    """The board's reason codes, op codes and packet types equal the host's (one spec, PACKETS.md)."""
+    import re
+
+    from hostgen.packets import COMMAND_OPS, COMMAND_REASONS, TYPE_CODES
+
+    def constants(name):
+        text = (REPO / "firmware" / name).read_text()
+        return {k: int(v) for k, v in re.findall(r"^([A-Z_]+) = (?:const\()?(\d+)\)?$", text, re.M)}
+
+    board = constants("commands.py") | constants("settings.py")
+    reasons = {"OK": "ok", "BAD_MAC": "bad MAC", "REPLAYED": "replayed counter", "VALUE_OUT_OF_RANGE": "value out of range",
+               "UNKNOWN_NAME": "unknown name", "UNKNOWN_OP": "unknown op", "CHANNEL_OUT_OF_RANGE": "channel out of range",
+               "NO_KEY": "no key on the board", "OTHER_NODE": "for another node", "SAVE_FAILED": "could not save",
+               "MALFORMED": "malformed"}
+    for constant, text in reasons.items():
+        assert COMMAND_REASONS[board[constant]] == text, constant
+    assert {board["OP_SET_THRESHOLD"]: "set_threshold", board["OP_STATUS"]: "status"} == COMMAND_OPS
+    types = constants("packets.py")
+    assert all(types[kind] == TYPE_CODES[kind] for kind in ("COMMAND", "ACK", "NACK"))
+
+
+def test_a_restart_whose_boot_was_lost_is_a_restart_not_duplicates():
+    tracker = SequenceTracker()
+    before = [encode("HEARTBEAT", 1, seq, 60_000 + seq * 1000) for seq in range(5)]
+    after = [encode("HEARTBEAT", 1, seq, 200 + seq * 1000) for seq in range(1, 4)]  # BOOT (seq 0) lost; clock from 0
+    verdicts = [tracker.check(decode_frame(f[:-1])) for f in before + after + [after[-1]]]
+    assert verdicts == ["new"] * 5 + ["restart", "new", "new", "duplicate"]
+    assert tracker.figures()[1]["restarts"] == 1 and tracker.figures()[1]["duplicates"] == 1

@@ -1,0 +1,267 @@
+"""The real parts the gateway tests run against: a Debian mosquitto with authentication,
+a paho subscriber that decodes Sparkplug B, boards played onto ptys with the project's
+encoder, and the gateway as a real process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from hostgen.board.packets import encode
+from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
+from hostgen.gateway.sparkplug import decode_payload, parse_topic
+
+REPO = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "gateway", "s3cret-for-tests"
+READER, READER_PASSWORD = "reader", "reader-pass"
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Broker(LocalBroker):
+    """The tests' broker: the gateway's user and a reader for the subscriber."""
+
+    def __init__(self, directory: Path):
+        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD})
+
+
+@dataclass
+class Message:
+    topic: str
+    kind: str
+    device: str | None
+    payload: dict
+    mqtt_dup: bool = False  # the broker re-sent it to this subscriber (its PUBACK was cut off)
+
+
+@dataclass
+class Subscriber:
+    """A real MQTT client on spBv1.0/#: a persistent session, so a broker restart loses nothing for it."""
+
+    broker: Broker
+    client_id: str = "test-subscriber"
+    messages: list[Message] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.lock = threading.Lock()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
+                                  protocol=mqtt.MQTTv311)
+        self.client.username_pw_set(READER, READER_PASSWORD)
+        self.client.reconnect_delay_set(0.2, 0.5)
+        self.client.on_connect = lambda c, u, f, rc, p: (c.subscribe("spBv1.0/#", qos=1), self.connected.set())
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.on_message = self._on_message
+        self.client.connect_async("127.0.0.1", self.broker.port, 5)
+        self.client.loop_start()
+        assert self.connected.wait(10), "the subscriber could not connect"
+
+    def _on_message(self, client, userdata, message):
+        group, kind, edge, device = parse_topic(message.topic)
+        try:
+            payload = decode_payload(message.payload)
+        except Exception:
+            payload = {"raw": bytes(message.payload)}
+        with self.lock:
+            self.messages.append(Message(message.topic, kind, device, payload, bool(message.dup)))
+
+    def of(self, kind: str, device: str | None = None) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if m.kind == kind and (device is None or m.device == device)]
+
+    def board_packets(self, device: str, with_resent: bool = False) -> list[tuple]:
+        """(type, board seq[, resent flag]) of every board packet published for `device`, in arrival order."""
+        with self.lock:
+            out = []
+            for m in self.messages:
+                if m.device == device and m.kind in ("DBIRTH", "DDATA"):
+                    metrics = m.payload["metrics"]
+                    if metrics.get("packet/type"):
+                        key = (metrics["packet/type"], metrics["packet/seq"])
+                        out.append(key + (bool(metrics.get("packet/resent")), m.mqtt_dup) if with_resent else key)
+            return out
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class PlayedBoard:
+    """A board's gateway link played from the project's encoder onto a pty behind a symlink.
+
+    The test keeps the pty's board side open (as a virtual board does), so bytes wait in the
+    kernel while the gateway is down; `unplug` ends the pty, `replug` gives a new one.
+    """
+
+    def __init__(self, path: Path, node: int = 1):
+        self.path = path
+        self.node = node
+        self.seq = 0
+        self.sent: list[tuple[str, int]] = []
+        self.received = bytearray()  # what the gateway wrote back (commands)
+        self._open()
+
+    def _open(self) -> None:
+        self.master, self.slave = os.openpty()
+        import tty
+
+        tty.setraw(self.slave)
+        if self.path.is_symlink() or self.path.exists():
+            self.path.unlink()
+        self.path.symlink_to(os.ttyname(self.slave))
+
+    def send(self, kind: str, **values) -> None:
+        frame = encode(kind, self.node, self.seq, self.seq * 10 & 0x3FFFFFFF, **values)
+        os.write(self.master, frame)
+        self.sent.append((kind, self.seq))
+        self.seq = (self.seq + 1) & 0x3FFFFFFF
+
+    def boot(self, config_hash: int = 1234) -> None:
+        self.seq = 0
+        self.send("BOOT", major=0, minor=1, patch=0, channels=1, rate_hz=1000, block=8, window=256, stride=128,
+                  config_hash=config_hash, tier2=0, config_source=1)
+
+    def heartbeat(self, config_hash: int = 1234) -> None:
+        self.send("HEARTBEAT", uptime_ms=self.seq, heap_free=1000, heap_used=2000, loop_p50_us=40, loop_p99_us=90,
+                  loop_max_us=200, config_hash=config_hash)
+
+    def alert(self, value: int = 5000) -> None:
+        self.send("ALERT", channel=0, rule=0, raised=1, value=value, limit=4000, sample=self.seq * 8)
+
+    def window(self) -> None:
+        self.send("WINDOW", channel=0, decision=2, tier=0, rule=1, score_q8=300, confidence_q8=0, start_sample=self.seq * 128,
+                  mean=-3, rms=900, peak=4000, crest_q8=1200, kurtosis_q8=2000, zcr=40)
+
+    def raw(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def read_back(self) -> bytes:
+        os.set_blocking(self.master, False)
+        try:
+            while True:
+                self.received += os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            pass
+        return bytes(self.received)
+
+    def unplug(self) -> None:
+        for fd in (self.master, self.slave):
+            os.close(fd)
+        self.path.unlink()
+
+    def replug(self) -> None:
+        self._open()
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class GatewayProcess:
+    """`hostgen gateway` as a user runs it, its stderr kept in a file."""
+
+    def __init__(self, directory: Path, args: list[str], name: str = "gateway"):
+        self.log = directory / f"{name}.log"
+        self.args = args
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "GatewayProcess":
+        self.process = subprocess.Popen([sys.executable, "-m", "hostgen", "gateway", *self.args], cwd=REPO,
+                                        stdout=subprocess.PIPE, stderr=self.log.open("a"), text=True,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def gateway_args(broker: Broker, boards: list[PlayedBoard], spool: Path, edge: str = "gw1", extra: list[str] = ()) -> list[str]:
+    args = ["--broker", f"mqtt://{USER}:{PASSWORD}@127.0.0.1:{broker.port}", "--group", "line1", "--edge-node", edge,
+            "--spool", str(spool)]
+    for board in boards:
+        args += ["--port", str(board.path)]
+    return args + list(extra)
+
+
+def have_mosquitto() -> bool:
+    return mosquitto_executable() is not None and shutil.which("mosquitto_passwd") is not None
+
+
+class Traffic(threading.Thread):
+    """Boards sending steadily (heartbeat, alert, window in turn) until stopped."""
+
+    def __init__(self, boards: list[PlayedBoard], per_second: float):
+        super().__init__(daemon=True)
+        self.boards = boards
+        self.period = 1 / per_second
+        self.running = threading.Event()
+        self.running.set()
+        self.paused = threading.Event()
+
+    def run(self) -> None:
+        turn = 0
+        while self.running.is_set():
+            if not self.paused.is_set():
+                for board in self.boards:
+                    (board.heartbeat, board.alert, board.window)[turn % 3]()
+                turn += 1
+            time.sleep(self.period)
+
+    def stop(self) -> None:
+        self.running.clear()
+        self.join(5)
+
+
+def check_delivery(subscriber: Subscriber, boards: list[PlayedBoard], timeout: float = 30) -> dict:
+    """Every packet each board sent reached the subscriber, in order; returns lost/duplicated counts per board."""
+    figures = {}
+    for board in boards:
+        name = board.path.name
+        wait_for(lambda: set(subscriber.board_packets(name)) >= set(board.sent), timeout,
+                 f"all {len(board.sent)} packets of {name} (have {len(set(subscriber.board_packets(name)))})", 0.2)
+        flagged = subscriber.board_packets(name, with_resent=True)
+        got = [f[:2] for f in flagged]
+        seen, unflagged_repeats = set(), 0
+        for kind, seq, resent, mqtt_dup in flagged:
+            unflagged_repeats += (kind, seq) in seen and not (resent or mqtt_dup)
+            seen.add((kind, seq))
+        unique = list(dict.fromkeys(got))
+        assert unique == board.sent, f"{name}: packets out of order or foreign"
+        assert unflagged_repeats == 0, f"{name}: a packet came twice without packet/resent or the MQTT DUP flag: {flagged}"
+        figures[name] = {"sent": len(board.sent), "lost": len(set(board.sent) - set(got)),
+                         "duplicated": len(got) - len(unique), "resent": sum(f[2] or f[3] for f in flagged)}
+    return figures

@@ -1,0 +1,19 @@
+"""The load benchmark, small, as a correctness test: outages of the broker and SIGKILLs of the gateway
+under a fault storm lose nothing, and every repeat is flagged. Speed is printed, never asserted."""
+
+from __future__ import annotations
+
+import pytest
+from gateway_support import have_mosquitto
+
+from hostgen.gateway.bench import format_bench, run_bench
+
+
+def test_small_benchmark_outages_and_kills_lose_nothing(capsys):
+    if not have_mosquitto():
+        pytest.skip("needs Debian mosquitto: `make setup`")
+    results = run_bench(boards=4, rates=[1.0], seconds=1.5, outages=1, outage_s=1.0, kills=1, app_path=None, log=print)
+    print(format_bench(results))
+    assert results["phases"][0]["lost"] == 0
+    for faults in (results["outages"], results["gateway_kills"]):
+        assert faults["lost"] == 0 and faults["duplicated_unflagged"] == 0, faults
