@@ -10,10 +10,10 @@ import json
 import os
 
 import pytest
-from hostgen.packets import COMMAND_REASONS, StreamDecoder, cobs_decode, frame_body
-from hostgen.replay import FirmwareWorkspace
 
-from hostgen.dsp import plan_dsp
+from hostgen.board.packets import COMMAND_REASONS, StreamDecoder, cobs_decode, frame_body
+from hostgen.board.replay import FirmwareWorkspace
+from hostgen.dsp.plan import plan_dsp
 from hostgen.gateway.commands import OP_SET_THRESHOLD, OP_STATUS, Command, command_frame
 
 KEY = bytes(range(32))

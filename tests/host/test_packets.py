@@ -224,7 +224,7 @@ def test_firmware_command_constants_are_the_specs():
     """The board's reason codes, op codes and packet types equal the host's (one spec, PACKETS.md)."""
     import re
 
-    from hostgen.packets import COMMAND_OPS, COMMAND_REASONS, TYPE_CODES
+    from hostgen.board.packets import COMMAND_OPS, COMMAND_REASONS, TYPE_CODES
 
     def constants(name):
         text = (REPO / "firmware" / name).read_text()
