@@ -135,7 +135,8 @@ BOOT_AND_SHOW = FAT_OS + """
 import faultline
 faultline.start()
 import diag
-print("peak.fault", diag.pipeline.running.settings.thresholds[0][diag._threshold_names().index("peak.fault")])
+import settings
+print("peak.fault", diag.pipeline.running.settings.thresholds[0][settings.threshold_names().index("peak.fault")])
 """
 
 
