@@ -10,11 +10,11 @@ from pathlib import Path
 
 from hostgen.boards import check_table, read_toml
 from hostgen.errors import HostgenError
+from hostgen.features import FEATURES
 
 DEFAULT_APP = Path(__file__).resolve().parent / "defaults" / "app.toml"
 FILTER_TYPES = ("lowpass", "highpass", "bandpass")
 DESIGNS = ("kaiser", "remez")
-FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
 
 SCHEMA: dict[str, dict[str, str]] = {
     "sampling": {
@@ -41,6 +41,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "suspect_quantile": "number",
         "fault_quantile": "number",
         "margin": "number",
+        "level_margin": "number",
         "seed": "int",
         "normal_windows": "int",
         "heldout_windows": "int",
@@ -116,6 +117,7 @@ def _check_values(path: Path, app: dict) -> None:
     _require(path, 0.5 <= fallback["suspect_quantile"] < fallback["fault_quantile"] < 1.0, "fallback quantiles",
              (fallback["suspect_quantile"], fallback["fault_quantile"]), "need 0.5 <= suspect < fault < 1")
     _require(path, 0 <= fallback["margin"] <= 5, "fallback.margin", fallback["margin"], "use 0 to 5")
+    _require(path, 0 <= fallback["level_margin"] <= 5, "fallback.level_margin", fallback["level_margin"], "use 0 to 5")
     _require(path, fallback["normal_windows"] >= 100 and fallback["heldout_windows"] >= 100, "fallback windows",
              (fallback["normal_windows"], fallback["heldout_windows"]), "use at least 100 of each")
     _require(path, 0 <= fast["margin"] <= 10, "fastpath.margin", fast["margin"], "use 0 to 10")

@@ -141,6 +141,7 @@ def render_dsp_files(plan: DspPlan, command: str) -> dict[str, bytes]:
         "calibration": plan.calibration,
         "rules": rules_for(plan.app["fallback"]["decide_on"]),
         "features": FEATURES,
+        "period_lags": list(features.PERIOD_LAGS),
         "window": window,
         "log2_window": window.bit_length() - 1,
         "board": plan.board,
