@@ -32,8 +32,10 @@ that channel's machine rules pause and hold their state (a bad sensor is not a m
 fault), and its tripped machine rules do not drive the safety output. Its windows are
 withheld (not judged) while any block they span, or the `settle_blocks` before them, had a
 sensor rule raised, and when the window's last block ends inside a run that could be the
-start of one (a sample at a rail, or a repeat): a sensor fault is detected a block after it
-starts at the latest, and the window it ends in must not be judged on its samples.
+start of one (a sample at a rail, or a repeat): a fault made of runs is detected a block after
+it starts at the latest, and the window it ends in must not be judged on its samples. (Noise
+takes longer: the local mean must forget the machine first.) On the board, runs stop counting
+at 2**30 samples.
 
 The same input gives the same events at the same sample: no model, no randomness.
 """
