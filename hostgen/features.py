@@ -31,7 +31,7 @@ from math import isqrt
 import numpy as np
 
 FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr", "periodicity")
-PERIOD_LAGS = range(3, 41)  # 3-40 samples: defect frequencies of about 25-330 Hz at 1 kHz
+PERIOD_LAGS = range(4, 64)  # 4-63 samples at 1 kHz: defect impulse trains and the once-per-turn modulation of an inner-race one
 NORMAL, SUSPECT, FAULT = 0, 1, 2
 DECISIONS = ("normal", "suspect", "fault")
 NO_RULE = -1
