@@ -1,7 +1,7 @@
 # Diagnostics at the REPL, for a person on the factory floor:
 #   import diag
 #   diag.status()  diag.health()  diag.last(10)  diag.thresholds()  diag.sensor()
-#   diag.set_threshold("rms.fault", 120)  diag.selftest()
+#   diag.set_threshold("kurtosis.fault", 1500)  diag.selftest()
 # Output fits 80 columns. Long work yields to the pipeline (faultline.service) between
 # blocks, so nothing here holds sampling up for longer than one block.
 import gc
@@ -134,7 +134,7 @@ def thresholds():
 
 
 def set_threshold(name, value, channel=0):
-    """Change one threshold or limit ('rms.fault', 'fast.peak'...), checked, then saved atomically."""
+    """Change one threshold or limit ('kurtosis.fault', 'fast.peak'...), checked, then saved atomically."""
     p = _running()
     p.settings.set_value(name, value, channel, p.channels[channel].result[fallback.RMS] if 0 <= channel < cfg.CHANNELS else 0)
     p.config_hash = p.settings.digest()

@@ -59,6 +59,7 @@ STATE = const(50)
 def _block_stats(raw: ptr16, filtered: ptr16, n: int, log2n: int, state: ptr32):
     peak = 0
     squares = 0
+    residues = 0
     rail = int(state[_RAIL_RUN])
     repeat = int(state[_REPEAT_RUN])
     previous = int(state[_PREVIOUS])
@@ -79,6 +80,7 @@ def _block_stats(raw: ptr16, filtered: ptr16, n: int, log2n: int, state: ptr32):
         if magnitude > peak:
             peak = magnitude
         squares += (y * y) >> 8
+        residues += (y * y) & 255
         bits = int(raw[i])
         u = bits ^ 0x8000  # the reading + BIAS
         total += u - 0x8000
@@ -113,7 +115,7 @@ def _block_stats(raw: ptr16, filtered: ptr16, n: int, log2n: int, state: ptr32):
     state[_PREVIOUS] = previous
     state[_ABOVE] = above
     state[_BLOCK_PEAK] = peak
-    state[_BLOCK_MS] = squares >> log2n
+    state[_BLOCK_MS] = (squares << (8 - log2n)) + (residues >> log2n)
     state[_RAIL_MAX] = rail_max
     state[_REPEAT_MAX] = repeat_max
     state[_BLOCK_CROSSINGS] = crossings

@@ -8,7 +8,7 @@ from hostgen import __version__, constants
 from hostgen.codegen.families import family_of
 from hostgen.codegen.render import render_templates
 from hostgen.codegen.tier2_files import NO_TIER2, Tier2
-from hostgen.dsp import fastpath
+from hostgen.dsp import fastpath, features
 from hostgen.dsp.features import FEATURES, rules_for
 from hostgen.dsp.fir import response_plot
 from hostgen.dsp.plan import DspPlan, build_config, config_digest
@@ -35,6 +35,7 @@ def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> di
         "calibration": plan.calibration,
         "rules": rules_for(plan.app["fallback"]["decide_on"]),
         "features": FEATURES,
+        "period_lags": list(features.PERIOD_LAGS),
         "constants": constants,
         "window": window,
         "log2_window": window.bit_length() - 1,

@@ -10,12 +10,12 @@ import math
 from pathlib import Path
 
 from hostgen.config.toml import check_table, read_toml
+from hostgen.constants import FEATURES
 from hostgen.errors import HostgenError
 
 DEFAULT_APP = Path(__file__).resolve().parent / "app.toml"
 FILTER_TYPES = ("lowpass", "highpass", "bandpass")
 DESIGNS = ("kaiser", "remez")
-FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr")
 INPUT_RECIPES = ("centred_full_scale", "raw_counts")  # the engine's (hostgen/model/engine/recipe.py)
 MODEL_KINDS = ("auto", "classifier", "reconstruction")
 TIER2_MODES = ("auto", "required", "off")
@@ -49,6 +49,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "suspect_quantile": "number",
         "fault_quantile": "number",
         "margin": "number",
+        "level_margin": "number",
         "seed": "int",
         "normal_windows": "int",
         "heldout_windows": "int",
@@ -139,6 +140,7 @@ def _check_values(path: Path, app: dict) -> None:
     _require(path, 0.5 <= fallback["suspect_quantile"] < fallback["fault_quantile"] < 1.0, "fallback quantiles",
              (fallback["suspect_quantile"], fallback["fault_quantile"]), "need 0.5 <= suspect < fault < 1")
     _require(path, 0 <= fallback["margin"] <= 5, "fallback.margin", fallback["margin"], "use 0 to 5")
+    _require(path, 0 <= fallback["level_margin"] <= 5, "fallback.level_margin", fallback["level_margin"], "use 0 to 5")
     for key in ("normal_windows", "heldout_windows"):
         _require(path, 100 <= fallback[key] <= MAX_DERIVATION_WINDOWS, f"fallback.{key}", fallback[key],
                  f"use 100 to {MAX_DERIVATION_WINDOWS} (each is synthesized and kept in memory)")

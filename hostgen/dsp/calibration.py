@@ -45,6 +45,8 @@ from hostgen.dsp.fir import FirDesign, filter_signal
 from hostgen.errors import HostgenError
 
 DERIVATION_SHARE = 0.7
+LARGEST_LIMIT = 2**30 - 1  # what the board's settings accept
+LEVEL_FEATURES = ("rms", "peak")  # grow with speed and load: their thresholds take fallback.level_margin
 MIN_WINDOWS = 10
 SYNTHETIC_STREAM_SECONDS = 20
 SYNTHETIC_STREAMS = 8
@@ -97,7 +99,8 @@ def derive_thresholds(normal: np.ndarray, rules: list[Rule], app: dict) -> list[
     for rule in rules:
         values = normal[:, rule.index]
         quantile = settings["fault_quantile"] if rule.level == FAULT else settings["suspect_quantile"]
-        thresholds.append(_quantile_threshold(values, quantile, settings["margin"]))
+        margin = settings["level_margin"] if rule.feature in LEVEL_FEATURES else settings["margin"]
+        thresholds.append(_quantile_threshold(values, quantile, margin))
     for position, rule in enumerate(rules):
         if rule.level == FAULT:
             suspect = thresholds[rules.index(Rule(rule.feature, 1))]
@@ -208,7 +211,7 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
     figures = [block_figures(settled(filter_signal(design.coeffs, s), design, block), block) for s in streams]
     fast_margin = app["fastpath"]["margin"]
     peak_limit = _limit(np.concatenate([p for p, _ in figures]), fast_margin)
-    energy_limit = _limit(np.concatenate([energy(ms) for _, ms in figures]), fast_margin)
+    energy_limit = min(_limit(np.concatenate([energy(ms) for _, ms in figures]), fast_margin), LARGEST_LIMIT)
     full_scale = sampling["full_scale_counts"]
     report = {
         "derived_from": f"{settings['normal_windows']} synthetic normal windows (seed {seed})",
@@ -280,7 +283,7 @@ def recording_calibration(app: dict, design: FirDesign, normal_paths: list[Path]
             check_no_dropouts(recording[:, channel], app, f"normal recording {path} (channel {channel})")
         thresholds = derive_thresholds(derive_features, rules, app)
         clip, clip_seen = learned_clip_levels([r[:, channel] for _, r in normals] + [r[:, channel] for _, r in faults], app)
-        limits = ChannelLimits(_limit(np.concatenate(peaks), margin), _limit(np.concatenate(energies), margin),
+        limits = ChannelLimits(_limit(np.concatenate(peaks), margin), min(_limit(np.concatenate(energies), margin), LARGEST_LIMIT),
                                clip[0], clip[1], *noise_limits(derive_raws, app))
         held = {
             str(path): _held_out_report(recording[split:, channel], filtered[split:], rules, thresholds, limits, design, app, rate_hz)

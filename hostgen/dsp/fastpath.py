@@ -32,8 +32,10 @@ that channel's machine rules pause and hold their state (a bad sensor is not a m
 fault), and its tripped machine rules do not drive the safety output. Its windows are
 withheld (not judged) while any block they span, or the `settle_blocks` before them, had a
 sensor rule raised, and when the window's last block ends inside a run that could be the
-start of one (a sample at a rail, or a repeat): a sensor fault is detected a block after it
-starts at the latest, and the window it ends in must not be judged on its samples.
+start of one (a sample at a rail, or a repeat): a fault made of runs is detected a block after
+it starts at the latest, and the window it ends in must not be judged on its samples. (Noise
+takes longer: the local mean must forget the machine first.) On the board, runs stop counting
+at 2**30 samples.
 
 The same input gives the same events at the same sample: no model, no randomness.
 """
@@ -95,9 +97,14 @@ def clear_level(limit: int, permille: int) -> int:
 
 
 def block_figures(filtered: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per whole block of a filtered channel: peak |y|, and mean square sum((y*y) >> 8) >> log2(block)."""
+    """Per whole block of a filtered channel: peak |y|, and the mean square sum(y*y) // block, exactly.
+
+    As the board computes it inside 31 bits: (sum((y*y) >> 8) << (8 - log2 block)) + (sum((y*y) & 255) >> log2 block),
+    at most 2**30 (quiet channels keep their precision: (y*y) >> 8 alone drops every |y| < 16).
+    """
     y = filtered[: len(filtered) // block * block].astype(np.int64).reshape(-1, block)
-    return np.abs(y).max(axis=1), ((y * y) >> 8).sum(axis=1) >> (block.bit_length() - 1)
+    squares, log2 = y * y, block.bit_length() - 1
+    return np.abs(y).max(axis=1), (((squares >> 8).sum(axis=1) << (8 - log2)) + ((squares & 255).sum(axis=1) >> log2))
 
 
 def energy(mean_squares: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ DEFAULT_LIMITS = Path(__file__).resolve().parent / "limits.toml"
 REFERENCE_FLOAT = REFERENCE_DIR / f"{MODEL_NAME}.keras"
 REFERENCE_DATA = REFERENCE_DIR / "heldout.npz"
 LIMIT_KEYS = ("max_recall_drop", "max_false_alarm_increase", "min_agreement")
-COMPETENCE_KEYS = ("min_float_recall", "max_float_false_alarm_rate")  # [qcheck.competence]: when the float model is judged
+COMPETENCE_KEYS = ("min_float_balanced_accuracy",)  # [qcheck.competence]: where the float model is judged
 ENVELOPE_KEYS = ("min_recall", "max_false_alarm_rate")  # [qcheck.envelope]: optional limits on the float model itself
 SCHEME_TIE = 0.01  # recall differences under a point are a few windows either way: the schemes tie
 NO_REPRESENTATIVE = "no representative data for these inputs (give --representative)"
@@ -315,11 +315,15 @@ def compare_schemes(keras, int8: ModelInfo, representative, runs: dict, y: np.nd
 # --- the gate -------------------------------------------------------------------------
 
 
+def balanced_accuracy(rates: dict) -> float:
+    """The mean of fault recall and normal windows kept normal: 0.5 is chance, whatever the classes' shares."""
+    return round((rates["fault_recall"] + 1 - rates["false_alarm_rate"]) / 2, 4)
+
+
 def competent(record: dict, limits: dict) -> bool:
-    """The stated rule: the float model is competent on a condition when its fault recall is at least
-    competence.min_float_recall and its false-alarm rate at most competence.max_float_false_alarm_rate."""
-    rule, float_ = limits["competence"], record["float"]
-    return float_["fault_recall"] >= rule["min_float_recall"] and float_["false_alarm_rate"] <= rule["max_float_false_alarm_rate"]
+    """The stated rule: the float model is competent on a condition when its balanced accuracy there is at
+    least competence.min_float_balanced_accuracy (a model at chance, however it fails, is not)."""
+    return balanced_accuracy(record["float"]) >= limits["competence"]["min_float_balanced_accuracy"]
 
 
 def apply_gate(records: list[dict], limits: dict) -> dict:
@@ -340,8 +344,9 @@ def apply_gate(records: list[dict], limits: dict) -> dict:
         if not competent(r, limits):
             envelope.append(r["condition"])
             if r["family"] == "clean":
-                fail(r, 1.0, f"the float model itself fails on clean data (fault recall {float_['fault_recall']:.3f}, "
-                             f"false alarms {float_['false_alarm_rate']:.3f}): the quantization tax is undefined")
+                fail(r, 1.0, f"the float model itself fails on clean data (balanced accuracy {balanced_accuracy(float_):.3f}: "
+                             f"fault recall {float_['fault_recall']:.3f}, false alarms {float_['false_alarm_rate']:.3f}); "
+                             "the quantization tax is undefined")
             least, most = limits["envelope"].get("min_recall"), limits["envelope"].get("max_false_alarm_rate")
             if least is not None and float_["fault_recall"] < least:
                 fail(r, least - float_["fault_recall"], f"model envelope: the float model's fault recall {float_['fault_recall']:.3f} "
@@ -516,16 +521,15 @@ def format_qcheck(result: dict) -> str:
     lines.append("")
     limits = gate["limits"]
     rule = limits["competence"]
-    lines.append(f"judged where the float model is competent (fault recall >= {rule['min_float_recall']:g}, false alarms <= "
-                 f"{rule['max_float_false_alarm_rate']:g}; {limits['competence_source']}): {len(gate['judged'])} of "
-                 f"{len(result['conditions'])} conditions")
+    lines.append(f"judged where the float model is competent (balanced accuracy >= {rule['min_float_balanced_accuracy']:g}; "
+                 f"{limits['competence_source']}): {len(gate['judged'])} of {len(result['conditions'])} conditions")
     if gate["envelope"]:
         envelope_limits = ", ".join(f"{k} {v:g}" for k, v in limits["envelope"].items()) or "no limits set"
         lines.append(f"model envelope: the float model itself fails on {len(gate['envelope'])} condition(s) ({envelope_limits}):")
         by_label = {r["condition"]: r for r in result["conditions"]}
         for label in gate["envelope"]:
             f = by_label[label]["float"]
-            lines.append(f"  {label:24} float accuracy {f['accuracy']:.3f}, fault recall {f['fault_recall']:.3f}, "
+            lines.append(f"  {label:24} float balanced accuracy {balanced_accuracy(f):.3f}, fault recall {f['fault_recall']:.3f}, "
                          f"false alarms {f['false_alarm_rate']:.3f}")
     described = ", ".join(f"{k} {v:g}" for k, v in limits["all"].items())
     if gate["passed"]:

@@ -19,7 +19,7 @@ def scenarios() -> dict[str, tuple[np.ndarray, dict]]:
     out = {}
     out["normal"] = (machine_run(machine, 30, rng), {})
     fault_at = 10 * RATE
-    out["bearing_fault"] = (np.concatenate([machine_run(machine, 10, rng), machine_run(machine, 20, rng, fault_counts=2000.0)]), {"fault_at": fault_at})
+    out["bearing_fault"] = (np.concatenate([machine_run(machine, 10, rng), machine_run(machine, 20, rng, fault_counts=3000.0)]), {"fault_at": fault_at})
     impact = machine_run(machine, 15, rng)
     at = 10 * RATE + 3
     ring = np.arange(120)

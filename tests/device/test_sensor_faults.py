@@ -175,10 +175,17 @@ def test_a_tripped_machine_limit_on_a_bad_sensor_does_not_hold_the_safety_output
     assert line.endswith(" 1"), "the peak trip itself holds; only its hold on the safety output is released"
 
 
-def test_clear_level_stays_inside_31_bits_and_matches_the_exact_product():
+CLEAR_CASES = [(limit, permille) for limit in (1, 999, 1000, 1_431_655, 1_431_656, 2**30 - 1) for permille in (1, 500, 750, 999)]
+
+
+def test_clear_level_stays_inside_31_bits_and_matches_the_exact_product(board):
+    """limit * permille // 1000 left 31 bits for energy limits over 1,431,655 (a big int per block on a 32-bit board)."""
     from hostgen.dsp.fastpath import clear_level
 
-    for limit in (1, 999, 1000, 1_431_655, 1_431_656, 2**30 - 1):
-        for permille in (1, 500, 750, 999):
-            assert clear_level(limit, permille) == limit * permille // 1000
-            assert limit // 1000 * permille < 2**30 and limit % 1000 * permille < 2**30
+    for limit, permille in CLEAR_CASES:
+        assert clear_level(limit, permille) == limit * permille // 1000
+        assert limit // 1000 * permille < 2**30 and limit % 1000 * permille < 2**30
+    with FirmwareWorkspace(board) as workspace:
+        result = workspace.run_code(f"import fastpath\nprint([fastpath.clear_level(l, p) for l, p in {CLEAR_CASES!r}])")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([clear_level(limit, permille) for limit, permille in CLEAR_CASES]), "the board's copy"
