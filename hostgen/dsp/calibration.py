@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hostgen.data import synthetic as dataset
-from hostgen.data.recordings import load_recording
+from hostgen.data.recordings import load_recording, refuse_dead_sensor
 from hostgen.dsp.fastpath import block_figures, energy, run_channel, settle_blocks
 from hostgen.dsp.features import (
     DECISIONS,
@@ -166,6 +166,7 @@ def recording_calibration(app: dict, design: FirDesign, normal_path: Path, fault
     window, stride, block = sampling["window_samples"], sampling["stride_samples"], sampling["block_samples"]
     channels = sampling["channels"]
     normal = load_recording(normal_path, channels)
+    refuse_dead_sensor(normal_path, normal, sampling["full_scale_counts"], app["fastpath"]["stuck_samples"])
     faults = [(path, load_recording(path, channels)) for path in fault_paths]
     rules = rules_for(settings["decide_on"])
     split = int(len(normal) * DERIVATION_SHARE) // block * block
