@@ -142,3 +142,27 @@ def test_power_loss_at_every_commit_step_and_during_the_copy(vboard, builds, run
     print(f"flash commits: {count} power losses ({2 * steps} after each commit step), {unbootable} unbootable boards, "
           f"{mixed} mixed firmware")
     assert unbootable == 0 and mixed == 0 and all(o == "ok" for o in outcomes), outcomes
+
+
+def test_a_board_flashed_before_firmware_directories_moves_to_one(vboard, builds):
+    """Today's boards have the modules at the root, listed in faultline.manifest: the first flash moves them into fw-<digest>/."""
+    old, new = builds
+    for path in vboard.fs.iterdir():
+        if path.is_dir():
+            for inside in path.iterdir():
+                inside.unlink()
+            path.rmdir()
+        else:
+            path.unlink()
+    legacy = {name: data for name, data in old.files.items() if name != "boot.py"}
+    with ReplSession(str(vboard.repl)) as session:
+        for name, data in legacy.items():
+            flash._write_file(session, name, data)
+        flash._write_file(session, flash.LEGACY_MANIFEST, "\n".join(sorted(legacy)).encode())
+        assert b"config=" + old.config.encode() + b" .\r\n" in session.soft_reset_and_read_banner(), "the root-level firmware boots"
+        staged = flash.stage(session, new.files, lambda _: None)
+        flash.commit(session, staged)
+        assert new.dir.encode() in session.soft_reset_and_read_banner()
+        flash.remove_old_firmware(session, staged, lambda _: None)
+    assert sorted(p.name for p in vboard.fs.iterdir() if p.suffix == ".mpy" or p.name == flash.LEGACY_MANIFEST) == []
+    assert boot(vboard, builds) is new
