@@ -6,6 +6,7 @@ MicroPython REPL (garbage, or silence) ends in a clear error instead of a hang.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import time
@@ -129,8 +130,10 @@ class ReplSession:
         try:
             if self.transport.in_raw_repl:
                 self.transport.exit_raw_repl()
-        finally:
             self.transport.close()
+        except (serial.SerialException, OSError):  # the board went away (a reset, a cable): let the port go all the same
+            with contextlib.suppress(serial.SerialException, OSError):
+                self.transport.serial.close()
 
     def __enter__(self):
         return self
