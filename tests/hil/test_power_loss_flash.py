@@ -6,6 +6,7 @@ power cannot be cut from here).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -15,7 +16,6 @@ import threading
 import time
 
 import pytest
-import serial
 from helpers import app_with
 
 from hostgen.board import flash
@@ -24,7 +24,6 @@ from hostgen.board.link import BANNER, ReplSession
 from hostgen.board.unix_port import UNIX_PORT_ARCH
 from hostgen.board.vboard import VirtualBoardProcess
 from hostgen.config.board import load_board
-from hostgen.errors import HostgenError
 
 pytestmark = pytest.mark.hil
 
@@ -81,12 +80,27 @@ def install(session, firmware) -> None:
     flash.commit(session, flash.stage(session, firmware.files, lambda _: None))
 
 
-def flash_until_cut(port, firmware) -> None:
-    try:
-        with ReplSession(port) as session:
-            install(session, firmware)
-    except (HostgenError, serial.SerialException, OSError):
-        pass  # the board lost power under it
+class FlashUntilCut(threading.Thread):
+    """A flash in the background; after the power cut, `stop` takes its port away so it ends at once."""
+
+    def __init__(self, port, firmware):
+        super().__init__()
+        self.port, self.firmware, self.session = port, firmware, None
+
+    def run(self):
+        try:
+            with ReplSession(self.port) as self.session:
+                install(self.session, self.firmware)
+        except Exception:  # the board lost power under it, or stop() closed the port: either way it is over
+            pass
+
+    def stop(self):
+        self.join(5)
+        if self.is_alive() and self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.transport.serial.close()
+        self.join(60)
+        assert not self.is_alive(), "the interrupted flash still holds the port"
 
 
 def boot(vboard, builds):
@@ -134,11 +148,11 @@ def test_power_loss_at_every_commit_step_and_during_the_copy(vboard, builds, run
                 for path in leftover.iterdir():
                     path.unlink()
                 leftover.rmdir()
-            worker = threading.Thread(target=flash_until_cut, args=(str(vboard.repl), new))
+            worker = FlashUntilCut(str(vboard.repl), new)
             worker.start()
             time.sleep(rng.uniform(0.0, copy_seconds * 1.1))
             power_cut(vboard)
-            worker.join(60)
+            worker.stop()
             expected = [old, new]
         booted = boot(vboard, builds)
         switched += booted is new
