@@ -6,6 +6,7 @@ MicroPython REPL (garbage, or silence) ends in a clear error instead of a hang.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import time
@@ -35,6 +36,17 @@ def find_port(board: Board) -> str:
     raise HostgenError(f"{len(found)} boards look like {board.name}: {', '.join(p.device for p in found)}; choose one with PORT=")
 
 
+def _busy(port: str) -> bool:
+    """Is another program holding the port? (mpremote's error does not say why it could not open it.)"""
+    try:
+        serial.Serial(port, exclusive=True).close()
+    except serial.SerialException as exc:
+        return "exclusively lock" in str(exc) or exc.errno == errno.EBUSY
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 class ReplSession:
     """A raw-REPL session that leaves the board's running firmware alone (no soft reset)."""
 
@@ -48,7 +60,7 @@ class ReplSession:
         try:
             self.transport = SerialTransport(port, baudrate=baud, timeout=1.0)
         except (TransportError, serial.SerialException, OSError) as exc:
-            if "exclusively lock" in str(exc) or getattr(exc, "errno", None) == errno.EBUSY:
+            if _busy(port):
                 raise HostgenError(f"{port} is in use by another program (a terminal, mpremote, hostgen monitor?); "
                                    "close it and retry") from None
             raise HostgenError(f"cannot open {port}: {exc}; check the port name (or PORT=)") from None
@@ -118,8 +130,10 @@ class ReplSession:
         try:
             if self.transport.in_raw_repl:
                 self.transport.exit_raw_repl()
-        finally:
             self.transport.close()
+        except (serial.SerialException, OSError):  # the board went away (a reset, a cable): let the port go all the same
+            with contextlib.suppress(serial.SerialException, OSError):
+                self.transport.serial.close()
 
     def __enter__(self):
         return self

@@ -54,6 +54,29 @@ def normal_recordings(paths: list[Path]) -> list[Path]:
     return found
 
 
+DEAD_SENSOR_SHARE = 0.05  # of a normal recording: more than this stuck or at the rails is a sensor fault
+
+
+def refuse_dead_sensor(path: Path, recording: np.ndarray, full_scale: int, stuck_samples: int) -> None:
+    """A "normal" recording from a dead, stuck or saturating sensor would set thresholds that alarm
+    all the time: refuse it, naming what the sensor did."""
+    for channel in range(recording.shape[1]):
+        x = recording[:, channel].astype(np.int32)
+        at_rails = float(np.mean((x >= full_scale) | (x <= -full_scale - 1)))
+        changes = np.flatnonzero(np.diff(x)) + 1
+        runs = np.diff(np.concatenate([[0], changes, [len(x)]]))
+        stuck = float(runs[runs >= stuck_samples].sum() / len(x))
+        where = f"normal recording {path} ch{channel}"
+        if np.ptp(x) == 0:
+            raise HostgenError(f"{where} is flat at {x[0]} (a dead or disconnected sensor); record the machine running")
+        if at_rails > DEAD_SENSOR_SHARE:
+            raise HostgenError(f"{where} is at full scale in {at_rails:.0%} of samples (a saturated sensor or a wrong gain); "
+                               "fix the sensor or its gain, then record again")
+        if stuck > DEAD_SENSOR_SHARE:
+            raise HostgenError(f"{where} is stuck (runs of {stuck_samples}+ equal samples) in {stuck:.0%} of it (a sensor "
+                               "fault); fix the sensor, then record again")
+
+
 def load_representative(path: Path) -> np.ndarray:
     """Float32 windows from .npy, or the `x` array of an .npz."""
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hostgen.data import synthetic as dataset
-from hostgen.data.recordings import load_recording, normal_recordings
+from hostgen.data.recordings import load_recording, normal_recordings, refuse_dead_sensor
 from hostgen.dsp.fastpath import (
     MACHINE_RULES,
     NOISE_CHECK_FROM,
@@ -254,6 +254,8 @@ def recording_calibration(app: dict, design: FirDesign, normal_paths: list[Path]
     window, stride, block = sampling["window_samples"], sampling["stride_samples"], sampling["block_samples"]
     channels, rate_hz = sampling["channels"], sampling["rate_hz"]
     normals = [(path, load_recording(path, channels)) for path in normal_recordings(normal_paths)]
+    for path, recording in normals:
+        refuse_dead_sensor(path, recording, sampling["full_scale_counts"], app["fastpath"]["stuck_samples"])
     faults = [(path, load_recording(path, channels)) for path in fault_paths]
     rules = rules_for(settings["decide_on"])
     margin = app["fastpath"]["margin"]

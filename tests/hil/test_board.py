@@ -63,7 +63,7 @@ def friendly(link: serial.Serial, send: bytes, token: bytes, timeout: float = 10
 
 
 def test_flash_verifies_files_and_checks_the_boot_banner(flashed, board_name):
-    assert re.search(rf"faultline \d+\.\d+\.\d+ board={board_name} arch=\S+ config=[0-9a-f]{{8}}", flashed)
+    assert re.search(rf"faultline \d+\.\d+\.\d+ board={board_name} arch=\S+ config=[0-9a-f]{{8}} fw-[0-9a-f]{{8}}", flashed)
     assert "all verified by SHA-256" in flashed
 
 

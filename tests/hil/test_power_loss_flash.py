@@ -6,6 +6,7 @@ power cannot be cut from here).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -23,7 +24,6 @@ from hostgen.board.link import BANNER, ReplSession
 from hostgen.board.unix_port import UNIX_PORT_ARCH
 from hostgen.board.vboard import VirtualBoardProcess
 from hostgen.config.board import load_board
-from hostgen.errors import HostgenError
 
 pytestmark = pytest.mark.hil
 
@@ -35,8 +35,10 @@ for name, module in sys.modules.items():
 
 
 class Firmware:
-    def __init__(self, board, app_path):
+    def __init__(self, board, app_path, build):
         sources = firmware_files(board, app_path, "tests/hil/test_power_loss_flash.py")
+        # every module differs between the two builds, so that a flash copies all of them over the link
+        sources = {n: d if n in flash.ROOT_FILES else d + f"\n_BUILD = {build!r}\n".encode() for n, d in sources.items()}
         self.files = compile_mpy(sources, UNIX_PORT_ARCH)
         self.modules = {name.rsplit(".", 1)[0] for name in self.files if name not in flash.ROOT_FILES}
         self.dir = flash.firmware_dir_name({n: d for n, d in self.files.items() if n not in flash.ROOT_FILES})
@@ -47,7 +49,7 @@ class Firmware:
 def builds(board_name, tmp_path_factory):
     board = load_board(board_name)
     other = app_with(tmp_path_factory.mktemp("app"), hold_blocks="37")
-    old, new = Firmware(board, None), Firmware(board, str(other))
+    old, new = Firmware(board, None, "old"), Firmware(board, str(other), "new")
     assert old.dir != new.dir and old.config != new.config
     return old, new
 
@@ -78,12 +80,27 @@ def install(session, firmware) -> None:
     flash.commit(session, flash.stage(session, firmware.files, lambda _: None))
 
 
-def flash_until_cut(port, firmware) -> None:
-    try:
-        with ReplSession(port) as session:
-            install(session, firmware)
-    except HostgenError:
-        pass  # the board lost power under it
+class FlashUntilCut(threading.Thread):
+    """A flash in the background; after the power cut, `stop` takes its port away so it ends at once."""
+
+    def __init__(self, port, firmware):
+        super().__init__()
+        self.port, self.firmware, self.session = port, firmware, None
+
+    def run(self):
+        try:
+            with ReplSession(self.port) as self.session:
+                install(self.session, self.firmware)
+        except Exception:  # the board lost power under it, or stop() closed the port: either way it is over
+            pass
+
+    def stop(self):
+        self.join(5)
+        if self.is_alive() and self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.transport.serial.close()
+        self.join(60)
+        assert not self.is_alive(), "the interrupted flash still holds the port"
 
 
 def boot(vboard, builds):
@@ -106,6 +123,7 @@ def boot(vboard, builds):
 def test_power_loss_at_every_commit_step_and_during_the_copy(vboard, builds, runs):
     rng = random.Random(7)
     outcomes = []
+    switched = 0
     with ReplSession(str(vboard.repl)) as session:
         install(session, builds[0])
         started = time.monotonic()
@@ -130,15 +148,40 @@ def test_power_loss_at_every_commit_step_and_during_the_copy(vboard, builds, run
                 for path in leftover.iterdir():
                     path.unlink()
                 leftover.rmdir()
-            worker = threading.Thread(target=flash_until_cut, args=(str(vboard.repl), new))
+            worker = FlashUntilCut(str(vboard.repl), new)
             worker.start()
             time.sleep(rng.uniform(0.0, copy_seconds * 1.1))
             power_cut(vboard)
-            worker.join(60)
+            worker.stop()
             expected = [old, new]
         booted = boot(vboard, builds)
+        switched += booted is new
         outcomes.append(booted if isinstance(booted, str) else ("ok" if booted in expected else f"run {run}: not the expected firmware"))
     unbootable, mixed = outcomes.count("unbootable"), outcomes.count("mixed")
-    print(f"flash commits: {count} power losses ({2 * steps} after each commit step), {unbootable} unbootable boards, "
-          f"{mixed} mixed firmware")
+    print(f"flash commits: {count} power losses ({2 * steps} of them after each commit step, both ways; the rest at random "
+          f"moments of a flash), {unbootable} unbootable boards, {mixed} mixed firmware; {switched} booted the new firmware")
     assert unbootable == 0 and mixed == 0 and all(o == "ok" for o in outcomes), outcomes
+
+
+def test_a_board_flashed_before_firmware_directories_moves_to_one(vboard, builds):
+    """Today's boards have the modules at the root, listed in faultline.manifest: the first flash moves them into fw-<digest>/."""
+    old, new = builds
+    for path in vboard.fs.iterdir():
+        if path.is_dir():
+            for inside in path.iterdir():
+                inside.unlink()
+            path.rmdir()
+        else:
+            path.unlink()
+    legacy = {name: data for name, data in old.files.items() if name != "boot.py"}
+    with ReplSession(str(vboard.repl)) as session:
+        for name, data in legacy.items():
+            flash._write_file(session, name, data)
+        flash._write_file(session, flash.LEGACY_MANIFEST, "\n".join(sorted(legacy)).encode())
+        assert b"config=" + old.config.encode() + b" .\r\n" in session.soft_reset_and_read_banner(), "the root-level firmware boots"
+        staged = flash.stage(session, new.files, lambda _: None)
+        flash.commit(session, staged)
+        assert new.dir.encode() in session.soft_reset_and_read_banner()
+        flash.remove_old_firmware(session, staged, lambda _: None)
+    assert sorted(p.name for p in vboard.fs.iterdir() if p.suffix == ".mpy" or p.name == flash.LEGACY_MANIFEST) == []
+    assert boot(vboard, builds) is new

@@ -93,3 +93,10 @@ def test_mpremote_exec_without_resume_still_shows_status(flashed, port):
     with serial.Serial(port, 115_200, timeout=0.2) as link:  # back to a normal boot for the tests after this one
         link.write(b"\r\x03\x02\x04")
         expect(link, b"faultline ", timeout=20)
+
+
+def test_a_port_held_by_another_program_is_named_as_busy(port):
+    with serial.Serial(port, 115_200, timeout=0.2, exclusive=True):
+        result = subprocess.run([sys.executable, "-m", "hostgen", "diag", "--port", port, "status"], capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode != 0 and "in use by another program" in result.stderr, result.stderr

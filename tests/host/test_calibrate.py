@@ -98,7 +98,7 @@ def test_bad_recordings_are_refused_and_nothing_is_written(recordings, build_dir
     elif problem == "three_d":
         np.save(bad, np.zeros((100, 10, 2), np.int16))
     elif problem == "too_short":
-        np.save(bad, np.zeros(300, np.int16))
+        np.save(bad, (np.arange(300) % 7).astype(np.int16))  # a live sensor, too short
     elif problem == "empty":
         np.save(bad, np.zeros(0, np.int16))
     elif problem == "channels":
