@@ -286,7 +286,9 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                     "lost": len(storm.sent) - len(latencies),
                     "latency_ms_p50": round(_percentile(latencies, 0.50), 1),
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
-                    "gateway_cpu_percent": round(100 * cpu / wall, 1), "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
+                    "gateway_cpu_percent": round(100 * cpu / wall, 1),
+                    "gateway_cpu_us_per_packet": round(1e6 * cpu / max(1, len(storm.sent))),
+                    "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
             results["outages"] = _faults(links, base, plant, "broker", outages, outage_s,
                                          lambda: broker.stop(kill=outage_signal == "kill"), broker.start, log)
             if results["outages"]:
@@ -333,13 +335,16 @@ def _ledger(spool: Path) -> dict:
 
 
 def format_bench(results: dict) -> str:
-    lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board"]
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board; "
+             f"{os.cpu_count()} CPUs, load average now {load}"]
     lines.append(f"{'rate':>5} {'offered/s':>10} {'acked/s':>8} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'CPU %':>6} {'RSS MiB':>8}")
+                 f"{'CPU %':>6} {'CPU us/pkt':>10} {'RSS MiB':>8}")
     for p in results["phases"]:
         lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['broker_acknowledged_per_s_during_storm']:>8} "
                      f"{p['delivered_packets_per_s']:>11} {p['lost']:>5} "
-                     f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_peak_rss_mib']:>8}")
+                     f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_cpu_us_per_packet']:>10} "
+                     f"{p['gateway_peak_rss_mib']:>8}")
     for key, what in (("outages", f"broker stopped ({results.get('outages', {}).get('signal')})"),
                       ("gateway_kills", "gateway SIGKILLed")):
         f = results.get(key)
