@@ -116,7 +116,10 @@ def thresholds():
 def set_threshold(name, value, channel=0):
     """Change one threshold or limit ('rms.fault', 'fast.peak'...), checked, then saved atomically."""
     p = _running()
-    p.settings.set_value(name, value, channel)
+    try:
+        p.settings.set_value(name, value, channel)
+    except settings.Refused as refusal:
+        raise ValueError(str(refusal))  # at the REPL, a plain ValueError with the reason
     p.config_hash = p.settings.digest()
     print("%s = %d on ch%d, saved to %s" % (name, value, channel, settings.FILE))
 
