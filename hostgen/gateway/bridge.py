@@ -88,6 +88,7 @@ class Gateway:
         self.stopping = False
         self.fatal: HostgenError | None = None
         self.stopped_reading = False
+        self.first_turn = 0  # where _choose starts among the boards this turn
         self.last_status = self.last_bounds = self.last_node_report = 0.0
         self.dropped_total = int(self.spool.get("dropped_total", "0"))
         self.commands_rejected = 0
@@ -440,12 +441,14 @@ class Gateway:
         """The next packets to publish per board, within the in-flight room; marked as sent (see sent_up_to)."""
         room = self.config.max_inflight - len(self.inflight)
         batches = []
-        for board in self.boards.values():
+        boards = list(self.boards.values())
+        self.first_turn = (self.first_turn + 1) % len(boards)  # round robin: no board always last when room is short
+        waiting = [board for board in boards[self.first_turn:] + boards[:self.first_turn] if board.dirty]
+        share = max(8, room // max(1, len(waiting)))
+        for board in waiting:
             if room <= 0:
                 break
-            if not board.dirty:
-                continue
-            limit = min(room, 64)
+            limit = min(room, share, 64)
             rows = self.spool.pending(board.name, board.cursor, limit)
             board.dirty = len(rows) == limit
             if rows:
@@ -460,7 +463,7 @@ class Gateway:
     def _publish(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
         for board, rows in batches:
             previous, board.sent_up_to = board.sent_up_to, max(board.sent_up_to, rows[-1].id)
-            for index, row in enumerate(rows):
+            for row in rows:
                 mid = self._publish_row(board, row, row.id <= previous) if self.session is not None else None
                 if mid is None:
                     board.dirty = True
