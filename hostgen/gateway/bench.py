@@ -236,9 +236,18 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _wait_delivered(plant: Plant, expected: int, timeout: float) -> None:
+def _wait_delivered(plant: Plant, expected: int, timeout: float, stalled_s: float = 15.0) -> None:
+    """Until the subscriber has `expected` packets, or `timeout`, or nothing new came for `stalled_s` (some are lost)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and plant.count() < expected:
+    last, progress = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = plant.count()
+        if count >= expected:
+            return
+        if count != last:
+            last, progress = count, time.monotonic()
+        elif time.monotonic() - progress > stalled_s:
+            return
         time.sleep(0.2)
 
 
@@ -294,6 +303,9 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
             if results["outages"]:
                 results["outages"]["signal"] = f"SIG{outage_signal.upper()}"
             results["gateway_kills"] = _faults(links, base, plant, "gateway", kills, 1.0, gateway.kill, gateway.start, log)
+            deadline = time.monotonic() + 15  # the last PUBACKs reach the spool a moment after the subscriber has all
+            while _ledger(work / "spool")["spooled"] and time.monotonic() < deadline:
+                time.sleep(0.2)
             results["gateway_ledger"] = _ledger(work / "spool")
         finally:
             gateway.stop()
@@ -331,7 +343,8 @@ def _ledger(spool: Path) -> dict:
 
     _, boards, depth = read_status(spool)
     return {"received": sum(b["packets_in"] for b in boards), "acknowledged": sum(b["published"] for b in boards),
-            "spooled": sum(depth.values()), "dropped": sum(b["dropped"] for b in boards)}
+            "spooled": sum(depth.values()), "dropped": sum(b["dropped"] for b in boards),
+            "missing": sum(b["missing"] for b in boards)}
 
 
 def format_bench(results: dict) -> str:
@@ -354,7 +367,8 @@ def format_bench(results: dict) -> str:
     ledger = results.get("gateway_ledger")
     if ledger:
         lines.append(f"gateway ledger: {ledger['received']} received, {ledger['acknowledged']} acknowledged by the broker, "
-                     f"{ledger['spooled']} still spooled, {ledger['dropped']} dropped by the spool bound")
+                     f"{ledger['spooled']} still spooled, {ledger['dropped']} dropped by the spool bound, "
+                     f"{ledger['missing']} reported missing (sequence gaps)")
     return "\n".join(lines)
 
 

@@ -140,15 +140,20 @@ class Gateway:
             self._shutdown()
 
     def step(self, wait: float = 0.05) -> None:
-        """One turn: read, acknowledge, choose what to publish, all in one spool commit; then publish."""
-        room = len(self.inflight) < self.config.max_inflight
-        busy = self.ready and room and any(board.dirty for board in self.boards.values())
-        with self.spool.transaction():
-            self._read_links(0 if busy else wait)
+        """One turn: acknowledgements and what to publish next (one commit), publish; then wait, read, commit.
+
+        Bytes read from a port are committed (fsync) at once: a kill between the read and the
+        commit is the only way to lose a packet the gateway took from a port, and it is kept short.
+        """
+        with self.spool.transaction(durable=False):
             self._handle_events()
             self._maintain_session()
             batches = self._choose() if self.ready else []
         self._publish(batches)
+        room = len(self.inflight) < self.config.max_inflight
+        busy = self.ready and room and any(board.dirty for board in self.boards.values())
+        with self.spool.transaction():
+            self._read_links(0 if busy else wait)
         if self.fatal is not None:  # raised only now, with this turn's packets committed
             raise self.fatal
         now = time.monotonic()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from hostgen.gateway.bench import PtyBoard
 from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
 from hostgen.gateway.sparkplug import decode_payload, parse_topic
-from hostgen.packets import encode
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "gateway", "s3cret-for-tests"
@@ -103,35 +103,18 @@ class Subscriber:
         self.client.disconnect()
 
 
-class PlayedBoard:
-    """A board's gateway link played from the project's encoder onto a pty behind a symlink.
-
-    The test keeps the pty's board side open (as a virtual board does), so bytes wait in the
-    kernel while the gateway is down; `unplug` ends the pty, `replug` gives a new one.
-    """
+class PlayedBoard(PtyBoard):
+    """A board's gateway link played from the project's encoder (the benchmark's PtyBoard), remembering what it sent."""
 
     def __init__(self, path: Path, node: int = 1):
-        self.path = path
-        self.node = node
-        self.seq = 0
+        super().__init__(path, node)
         self.sent: list[tuple[str, int]] = []
         self.received = bytearray()  # what the gateway wrote back (commands)
-        self._open()
 
-    def _open(self) -> None:
-        self.master, self.slave = os.openpty()
-        import tty
-
-        tty.setraw(self.slave)
-        if self.path.is_symlink() or self.path.exists():
-            self.path.unlink()
-        self.path.symlink_to(os.ttyname(self.slave))
-
-    def send(self, kind: str, **values) -> None:
-        frame = encode(kind, self.node, self.seq, self.seq * 10 & 0x3FFFFFFF, **values)
-        os.write(self.master, frame)
-        self.sent.append((kind, self.seq))
-        self.seq = (self.seq + 1) & 0x3FFFFFFF
+    def send(self, kind: str, **values) -> int:
+        seq = super().send(kind, **values)
+        self.sent.append((kind, seq))
+        return seq
 
     def boot(self, config_hash: int = 1234) -> None:
         self.seq = 0
@@ -160,21 +143,6 @@ class PlayedBoard:
         except (BlockingIOError, OSError):
             pass
         return bytes(self.received)
-
-    def unplug(self) -> None:
-        for fd in (self.master, self.slave):
-            os.close(fd)
-        self.path.unlink()
-
-    def replug(self) -> None:
-        self._open()
-
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class GatewayProcess:
