@@ -236,9 +236,18 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _wait_delivered(plant: Plant, expected: int, timeout: float) -> None:
+def _wait_delivered(plant: Plant, expected: int, timeout: float, stalled_s: float = 15.0) -> None:
+    """Until the subscriber has `expected` packets, or `timeout`, or nothing new came for `stalled_s` (some are lost)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and plant.count() < expected:
+    last, progress = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = plant.count()
+        if count >= expected:
+            return
+        if count != last:
+            last, progress = count, time.monotonic()
+        elif time.monotonic() - progress > stalled_s:
+            return
         time.sleep(0.2)
 
 
@@ -286,12 +295,17 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                     "lost": len(storm.sent) - len(latencies),
                     "latency_ms_p50": round(_percentile(latencies, 0.50), 1),
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
-                    "gateway_cpu_percent": round(100 * cpu / wall, 1), "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
+                    "gateway_cpu_percent": round(100 * cpu / wall, 1),
+                    "gateway_cpu_us_per_packet": round(1e6 * cpu / max(1, len(storm.sent))),
+                    "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
             results["outages"] = _faults(links, base, plant, "broker", outages, outage_s,
                                          lambda: broker.stop(kill=outage_signal == "kill"), broker.start, log)
             if results["outages"]:
                 results["outages"]["signal"] = f"SIG{outage_signal.upper()}"
             results["gateway_kills"] = _faults(links, base, plant, "gateway", kills, 1.0, gateway.kill, gateway.start, log)
+            deadline = time.monotonic() + 15  # the last PUBACKs reach the spool a moment after the subscriber has all
+            while _ledger(work / "spool")["spooled"] and time.monotonic() < deadline:
+                time.sleep(0.2)
             results["gateway_ledger"] = _ledger(work / "spool")
         finally:
             gateway.stop()
@@ -329,17 +343,21 @@ def _ledger(spool: Path) -> dict:
 
     _, boards, depth = read_status(spool)
     return {"received": sum(b["packets_in"] for b in boards), "acknowledged": sum(b["published"] for b in boards),
-            "spooled": sum(depth.values()), "dropped": sum(b["dropped"] for b in boards)}
+            "spooled": sum(depth.values()), "dropped": sum(b["dropped"] for b in boards),
+            "missing": sum(b["missing"] for b in boards)}
 
 
 def format_bench(results: dict) -> str:
-    lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board"]
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board; "
+             f"{os.cpu_count()} CPUs, load average now {load}"]
     lines.append(f"{'rate':>5} {'offered/s':>10} {'acked/s':>8} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'CPU %':>6} {'RSS MiB':>8}")
+                 f"{'CPU %':>6} {'CPU us/pkt':>10} {'RSS MiB':>8}")
     for p in results["phases"]:
         lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['broker_acknowledged_per_s_during_storm']:>8} "
                      f"{p['delivered_packets_per_s']:>11} {p['lost']:>5} "
-                     f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_peak_rss_mib']:>8}")
+                     f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_cpu_us_per_packet']:>10} "
+                     f"{p['gateway_peak_rss_mib']:>8}")
     for key, what in (("outages", f"broker stopped ({results.get('outages', {}).get('signal')})"),
                       ("gateway_kills", "gateway SIGKILLed")):
         f = results.get(key)
@@ -349,7 +367,8 @@ def format_bench(results: dict) -> str:
     ledger = results.get("gateway_ledger")
     if ledger:
         lines.append(f"gateway ledger: {ledger['received']} received, {ledger['acknowledged']} acknowledged by the broker, "
-                     f"{ledger['spooled']} still spooled, {ledger['dropped']} dropped by the spool bound")
+                     f"{ledger['spooled']} still spooled, {ledger['dropped']} dropped by the spool bound, "
+                     f"{ledger['missing']} reported missing (sequence gaps)")
     return "\n".join(lines)
 
 

@@ -88,6 +88,7 @@ class Gateway:
         self.stopping = False
         self.fatal: HostgenError | None = None
         self.stopped_reading = False
+        self.first_turn = 0  # where _choose starts among the boards this turn
         self.last_status = self.last_bounds = self.last_node_report = 0.0
         self.dropped_total = int(self.spool.get("dropped_total", "0"))
         self.commands_rejected = 0
@@ -139,15 +140,20 @@ class Gateway:
             self._shutdown()
 
     def step(self, wait: float = 0.05) -> None:
-        """One turn: read, acknowledge, choose what to publish, all in one spool commit; then publish."""
-        room = len(self.inflight) < self.config.max_inflight
-        busy = self.ready and room and any(board.dirty for board in self.boards.values())
-        with self.spool.transaction():
-            self._read_links(0 if busy else wait)
+        """One turn: acknowledgements and what to publish next (one commit), publish; then wait, read, commit.
+
+        Bytes read from a port are committed (fsync) at once: a kill between the read and the
+        commit is the only way to lose a packet the gateway took from a port, and it is kept short.
+        """
+        with self.spool.transaction(durable=False):
             self._handle_events()
             self._maintain_session()
             batches = self._choose() if self.ready else []
         self._publish(batches)
+        room = len(self.inflight) < self.config.max_inflight
+        busy = self.ready and room and any(board.dirty for board in self.boards.values())
+        with self.spool.transaction():
+            self._read_links(0 if busy else wait)
         if self.fatal is not None:  # raised only now, with this turn's packets committed
             raise self.fatal
         now = time.monotonic()
@@ -440,12 +446,14 @@ class Gateway:
         """The next packets to publish per board, within the in-flight room; marked as sent (see sent_up_to)."""
         room = self.config.max_inflight - len(self.inflight)
         batches = []
-        for board in self.boards.values():
+        boards = list(self.boards.values())
+        self.first_turn = (self.first_turn + 1) % len(boards)  # round robin: no board always last when room is short
+        waiting = [board for board in boards[self.first_turn:] + boards[:self.first_turn] if board.dirty]
+        share = max(8, room // max(1, len(waiting)))
+        for board in waiting:
             if room <= 0:
                 break
-            if not board.dirty:
-                continue
-            limit = min(room, 64)
+            limit = min(room, share, 64)
             rows = self.spool.pending(board.name, board.cursor, limit)
             board.dirty = len(rows) == limit
             if rows:

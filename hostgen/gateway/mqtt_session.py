@@ -66,7 +66,9 @@ class MqttSession:
 
     def _put(self, event: Event) -> None:
         self.events.put(event)
-        self.wake()
+        # woken once per batch, not per PUBACK: with more waiting, the loop is still draining and takes this one too
+        if self.events.qsize() == 1:
+            self.wake()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:

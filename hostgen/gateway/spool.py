@@ -96,6 +96,7 @@ class Spool:
                                "(or [gateway] spool in the config)") from None
         self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(packet)), 0) FROM packets").fetchone()[0]
         self._nesting = 0
+        self._synchronous = "FULL"
 
     def _lock(self, path: Path) -> None:
         self.lock_file = path.open("a+")
@@ -111,13 +112,20 @@ class Spool:
         self.lock_file.flush()
 
     @contextlib.contextmanager
-    def transaction(self):
-        """All or nothing, one commit (one fsync) for everything inside; nested ones join the outermost.
+    def transaction(self, durable: bool = True):
+        """All or nothing, one commit for everything inside; nested ones join the outermost.
 
+        durable: the commit waits for the disk (fsync: survives a power cut). Otherwise it is
+        written to the WAL file but not synced: it survives the process being killed, and a
+        power cut may undo it (used for acknowledgements and send marks, whose loss costs a re-send).
         SQLite may have rolled back by itself (a full disk does): see resume_transaction.
         """
         self._nesting += 1
         if self._nesting == 1:
+            mode = "FULL" if durable else "NORMAL"
+            if mode != self._synchronous:
+                self.db.execute(f"PRAGMA synchronous={mode}")
+                self._synchronous = mode
             self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
