@@ -125,7 +125,9 @@ SAVE_FOREVER = FAT_OS + """
 import faultline
 faultline.start()
 import diag
-value = 1000
+import settings
+value = diag.pipeline.running.settings.thresholds[0][settings.threshold_names().index("peak.fault")]
+print("starting at", value)
 while True:
     value += 1
     diag.set_threshold("peak.fault", value)
@@ -151,15 +153,17 @@ def test_power_loss_during_config_saves_never_corrupts_the_config(workspace, run
         vm = subprocess.Popen([micropython_executable(), "-X", f"heapsize={workspace.heap_bytes}", "-c", prelude + SAVE_FOREVER],
                               cwd=workspace.fs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
-        while not (workspace.fs / "config.json").exists() and time.monotonic() < deadline:
+        while not (workspace.fs / "config.json").exists() and time.monotonic() < deadline and vm.poll() is None:
             time.sleep(0.005)
+        assert vm.poll() is None, f"the saving loop stopped by itself: {vm.communicate()[1][-300:]}"
         time.sleep(rng.uniform(0.0, 0.3))
         vm.send_signal(signal.SIGKILL)
         out = vm.communicate()[0]
         saved = [int(line.split()[2]) for line in out.splitlines() if line.startswith("peak.fault = ")]
         boot = workspace.run_code(BOOT_AND_SHOW, {})
         shown = [line for line in boot.stdout.splitlines() if line.startswith("peak.fault ")]
-        last = saved[-1] if saved else 1000
+        start = [int(line.split()[2]) for line in out.splitlines() if line.startswith("starting at")]
+        last = saved[-1] if saved else start[0]
         if boot.returncode != 0 or "settings=file" not in boot.stdout or not shown or int(shown[0].split()[1]) not in (last, last + 1):
             corrupt.append((run, last, boot.stdout[-300:], boot.stderr[-300:]))
     print(f"config saves: {count} power losses, {len(corrupt)} corrupt boots")
