@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -18,19 +15,20 @@ from hostgen.config.board import Board
 from hostgen.errors import HostgenError
 from hostgen.paths import MPY_DIR
 from hostgen.util.tools import micropython_executable
+from hostgen.util.workdir import WorkDirectory
 
 RUNNER = MPY_DIR / "replay.py"
 
 
-class FirmwareWorkspace:
+class FirmwareWorkspace(WorkDirectory):
     """A board's firmware compiled for the unix port (code/), and a filesystem to run it in (fs/)."""
 
     def __init__(self, board: Board, app_path: str | None = None, extra_files: dict[str, bytes] | None = None,
                  modules: dict[str, bytes] | None = None):
         self.board = board
-        self.root = Path(tempfile.mkdtemp(prefix="faultline-fw-"))
-        self.code = self.root / "code"
-        self.fs = self.root / "fs"
+        super().__init__("faultline-fw-")
+        self.code = self.workdir / "code"
+        self.fs = self.workdir / "fs"
         self.code.mkdir()
         self.fs.mkdir()
         if modules is None:
@@ -49,15 +47,6 @@ class FirmwareWorkspace:
         """Run MicroPython `code` with the firmware importable."""
         prelude = f"import sys\nsys.path.insert(0, {str(self.code)!r})\n"
         return self.run(["-c", prelude + code], env, heap_bytes)
-
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 @dataclass
@@ -86,9 +75,9 @@ def replay(board: Board, recording: np.ndarray, app_path: str | None = None, hea
     with FirmwareWorkspace(board, app_path, extra_files, modules) as workspace:
         if config_json is not None:
             (workspace.fs / "config.json").write_text(config_json)
-        scenario = workspace.root / "scenario.i16"
+        scenario = workspace.workdir / "scenario.i16"
         np.ascontiguousarray(recording, dtype=np.int16).tofile(scenario)
-        link = workspace.root / "packets.bin"
+        link = workspace.workdir / "packets.bin"
         env = {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(link)}
         result = workspace.run([str(RUNNER), str(workspace.code)], env, heap_bytes)
         heap = heap_bytes or workspace.heap_bytes

@@ -4,9 +4,7 @@ MicroPython unix port (the real VM, heap limited to the board's MicroPython heap
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from hostgen.dsp.features import FEATURES, rules_for
 from hostgen.errors import HostgenError
 from hostgen.paths import MPY_DIR
 from hostgen.util.tools import micropython_executable
+from hostgen.util.workdir import WorkDirectory
 
 IMPLEMENTATIONS = ("ref", "c", "micropython")
 RUNNER = MPY_DIR / "dsp_runner.py"
@@ -24,27 +23,18 @@ MAX_BLOCK = 1024  # the MicroPython runner's buffer, in samples
 C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 
-class DspRunner:
+class DspRunner(WorkDirectory):
     """The generated DSP files of one build, written to a work directory and run on demand."""
 
     def __init__(self, files: dict[str, bytes], plan, heap_bytes: int, harness_source: bytes):
         self.plan = plan
         self.heap_bytes = heap_bytes
         self.rules = rules_for(plan.app["fallback"]["decide_on"])
-        self.workdir = Path(tempfile.mkdtemp(prefix="faultline-dsp-"))
+        super().__init__("faultline-dsp-")
         for name, data in files.items():
             (self.workdir / name).write_bytes(data)
         (self.workdir / "dsp_harness.c").write_bytes(harness_source)
         self._binary: Path | None = None
-
-    def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def fir_module(self) -> str:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from device_support import RATE, board_config, machine_run, scenario_machine
 
+from hostgen.board.replay import FirmwareWorkspace
 from hostgen.config.app import load_app
 from hostgen.config.board import load_board
 from hostgen.dsp.calibration import recording_calibration
@@ -64,3 +65,10 @@ def calibrated_config(plan, tmp_path_factory) -> str:
     np.save(path, machine_run(machine, 60, rng).astype(np.int16))
     calibration = recording_calibration(plan.app, plan.design, [path], [])
     return board_config(plan, calibration.thresholds, calibration.peak_limits, calibration.energy_limits)
+
+
+@pytest.fixture(scope="module")
+def workspace(board):
+    """The tier-1 firmware compiled for the unix port, with a filesystem of its own (one per test module)."""
+    with FirmwareWorkspace(board) as space:
+        yield space

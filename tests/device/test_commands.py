@@ -12,7 +12,6 @@ import os
 import pytest
 
 from hostgen.board.packets import COMMAND_REASONS, StreamDecoder, cobs_decode, frame_body
-from hostgen.board.replay import FirmwareWorkspace
 from hostgen.dsp.plan import plan_dsp
 from hostgen.gateway.commands import OP_SET_THRESHOLD, OP_STATUS, Command, command_frame
 
@@ -25,12 +24,6 @@ while faultline.service():
 c = running.commands
 print("commands", c.accepted, c.refused, c.bad_frames, c.last_counter)
 """
-
-
-@pytest.fixture(scope="module")
-def workspace(board):
-    with FirmwareWorkspace(board) as space:
-        yield space
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from hostgen.board.replay import FirmwareWorkspace
-
 START = """
 import time
 import faultline
@@ -16,12 +14,6 @@ while faultline.service():
     pass
 import diag
 """
-
-
-@pytest.fixture(scope="module")
-def workspace(board):
-    with FirmwareWorkspace(board) as space:
-        yield space
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-from hostgen.board.replay import FirmwareWorkspace
 from hostgen.util.tools import micropython_executable
 
 BOOT = """
@@ -42,12 +41,6 @@ GARBAGE = {
     "huge integers": None,
     "truncated record": None,
 }
-
-
-@pytest.fixture(scope="module")
-def workspace(board):
-    with FirmwareWorkspace(board) as space:
-        yield space
 
 
 @pytest.fixture

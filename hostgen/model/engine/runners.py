@@ -4,9 +4,7 @@ tflm (the truth), ref (numpy), c (gcc), micropython (the unix port, heap limited
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from hostgen.model.engine import reference, tflm
 from hostgen.model.engine.generate import CompiledModel, render_harness
 from hostgen.model.tflite import ModelInfo
 from hostgen.util.tools import micropython_executable
+from hostgen.util.workdir import WorkDirectory
 
 IMPLEMENTATIONS = ("tflm", "ref", "c", "micropython")
 UNIX_PORT_ARCH = "x64"
@@ -25,14 +24,14 @@ C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 UBSAN_32_FLAGS = ["-std=c99", "-m32", "-O1", "-fsanitize=undefined", "-fno-sanitize-recover", "-Wall", "-Wextra", "-Werror"]
 
 
-class EngineRunner:
+class EngineRunner(WorkDirectory):
     """One compiled model's files in a work directory, run on demand."""
 
     def __init__(self, model: ModelInfo, compiled: CompiledModel, heap_bytes: int, command: str = "hostgen infer"):
         self.model = model
         self.compiled = compiled
         self.heap_bytes = heap_bytes
-        self.workdir = Path(tempfile.mkdtemp(prefix="faultline-engine-"))
+        super().__init__("faultline-engine-")
         for name, data in compiled.files.items():
             if not name.endswith(".py"):
                 (self.workdir / name).write_bytes(data)
@@ -40,15 +39,6 @@ class EngineRunner:
             (self.workdir / name).write_bytes(data)  # as flashed: a board never compiles the source
         (self.workdir / "engine_harness.c").write_bytes(render_harness(compiled, command))
         self._binaries: dict[tuple[str, ...], Path] = {}
-
-    def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def module(self) -> str:
