@@ -278,7 +278,7 @@ def _bad_input(case: str, tmp_path: Path, heldout, float_model: Path, reference:
         return ["--model", reference, "--tflite", reference], "not a Keras model file (.keras)"
     if case == "text file as the float model":
         (tmp_path / "notes.keras").write_text("not a model\n")
-        return ["--model", tmp_path / "notes.keras", "--tflite", reference], "cannot load Keras model"
+        return ["--model", tmp_path / "notes.keras", "--tflite", reference], "is not a Keras model"
     if case == "no fault class":
         return ["--data", data(x=x, y=np.zeros(100, np.int64))], "has no fault windows"
     if case == "no labels":
