@@ -318,7 +318,7 @@ class Pipeline:
         if self.model.KIND == "reconstruction":
             error = self.scores[0]
             limit = self.settings.model_limit
-            ratio = error // ((limit + 255) >> 8)
+            ratio = error // ((limit >> 8) + (1 if limit & 255 else 0))  # ceil(limit / 256), inside 31 bits for any limit
             self.decided_tier = TIER_MODEL
             self.decided_confidence = ratio if ratio < 65535 else 65535
             self.model_decisions += 1

@@ -42,7 +42,7 @@ def judge(compiled: CompiledModel, windows: np.ndarray, app: dict, model_limit: 
     judged = []
     for row, top in zip(values.tolist(), best.tolist()):
         if compiled.kind == "reconstruction":
-            ratio = row[0] // ((model_limit + 255) >> 8)
+            ratio = row[0] // ((model_limit >> 8) + (1 if model_limit & 255 else 0))  # as the board: ceil(limit / 256)
             judged.append(Judgement(FAULT if row[0] >= model_limit else NORMAL, TIER_MODEL, min(ratio, 65535)))
         elif row[top] >= min_confidence_q8(app):
             judged.append(Judgement(NORMAL if top == 0 else FAULT, TIER_MODEL, row[top]))
