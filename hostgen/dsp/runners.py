@@ -11,10 +11,8 @@ import numpy as np
 
 from hostgen.dsp import features, fir
 from hostgen.dsp.features import FEATURES, rules_for
-from hostgen.errors import HostgenError
 from hostgen.paths import MPY_DIR
-from hostgen.util.tools import micropython_executable
-from hostgen.util.workdir import WorkDirectory
+from hostgen.util.workdir import HarnessDirectory
 
 IMPLEMENTATIONS = ("ref", "c", "micropython")
 RUNNER = MPY_DIR / "dsp_runner.py"
@@ -23,7 +21,7 @@ MAX_BLOCK = 1024  # the MicroPython runner's buffer, in samples
 C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 
-class DspRunner(WorkDirectory):
+class DspRunner(HarnessDirectory):
     """The generated DSP files of one build, written to a work directory and run on demand."""
 
     def __init__(self, files: dict[str, bytes], plan, heap_bytes: int, harness_source: bytes):
@@ -42,22 +40,12 @@ class DspRunner(WorkDirectory):
 
     def c_binary(self) -> Path:
         if self._binary is None:
-            binary = self.workdir / "dsp_harness"
             sources = [self.workdir / "dsp_harness.c", self.workdir / f"{self.fir_module}.c", self.workdir / "fallback.c"]
-            result = subprocess.run(["gcc", *C_FLAGS, "-I", str(self.workdir), *map(str, sources), "-o", str(binary)],
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                raise HostgenError(f"the generated C does not compile with gcc: {result.stderr.strip().splitlines()[0]}")
-            self._binary = binary
+            self._binary = self.compile_c(sources, "dsp_harness", C_FLAGS)
         return self._binary
 
     def micropython(self, *args: str, timeout: float = 600) -> str:
-        command = [micropython_executable(), "-X", f"heapsize={self.heap_bytes}", str(RUNNER), str(self.workdir), self.fir_module, *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            raise HostgenError(f"MicroPython ({self.heap_bytes}-byte heap) failed: {detail[-1] if detail else result.returncode}")
-        return result.stdout
+        return self.run_micropython(RUNNER, self.heap_bytes, [self.fir_module, *args], timeout, "the DSP")
 
     def filter(self, implementation: str, samples: np.ndarray, blocks: list[int]) -> np.ndarray:
         """One channel filtered in the given block sizes (their sum must cover `samples`)."""

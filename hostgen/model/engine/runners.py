@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from hostgen.board.image import compile_mpy
-from hostgen.errors import HostgenError
 from hostgen.model.engine import reference, tflm
 from hostgen.model.engine.generate import CompiledModel, render_harness
 from hostgen.model.tflite import ModelInfo
-from hostgen.util.tools import micropython_executable
-from hostgen.util.workdir import WorkDirectory
+from hostgen.util.workdir import HarnessDirectory
 
 IMPLEMENTATIONS = ("tflm", "ref", "c", "micropython")
 UNIX_PORT_ARCH = "x64"
@@ -24,7 +22,7 @@ C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 UBSAN_32_FLAGS = ["-std=c99", "-m32", "-O1", "-fsanitize=undefined", "-fno-sanitize-recover", "-Wall", "-Wextra", "-Werror"]
 
 
-class EngineRunner(WorkDirectory):
+class EngineRunner(HarnessDirectory):
     """One compiled model's files in a work directory, run on demand."""
 
     def __init__(self, model: ModelInfo, compiled: CompiledModel, heap_bytes: int, command: str = "hostgen infer"):
@@ -51,22 +49,11 @@ class EngineRunner(WorkDirectory):
     def c_binary(self, flags: list[str] = C_FLAGS) -> Path:
         key = tuple(flags)
         if key not in self._binaries:
-            binary = self.workdir / f"harness{len(self._binaries)}"
-            result = subprocess.run(["gcc", *flags, "-I", str(self.workdir), *map(str, self.sources), "-o", str(binary)],
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.splitlines() or ["?"]
-                raise HostgenError(f"the generated C does not compile with gcc {' '.join(flags)}: {errors[0].strip()}")
-            self._binaries[key] = binary
+            self._binaries[key] = self.compile_c(self.sources, f"harness{len(self._binaries)}", flags)
         return self._binaries[key]
 
     def micropython(self, *args: str, timeout: float = 1800) -> str:
-        command = [micropython_executable(), "-X", f"heapsize={self.heap_bytes}", str(RUNNER), str(self.workdir), self.module, *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            raise HostgenError(f"MicroPython ({self.heap_bytes}-byte heap) failed on {self.module}: {detail[-1] if detail else result.returncode}")
-        return result.stdout
+        return self.run_micropython(RUNNER, self.heap_bytes, [self.module, *args], timeout, self.module)
 
     def run(self, implementation: str, x: np.ndarray, sliced: bool = False, c_flags: list[str] = C_FLAGS) -> np.ndarray:
         """int8 (batch, *input shape) -> int8 (batch, *output shape)."""
