@@ -104,7 +104,11 @@ def test_selftest_fails_when_the_fast_path_cannot_trip(workspace, env):
 
 
 def test_diag_never_holds_the_pipeline_longer_than_one_block(workspace, env):
-    """Every diag call, and every stretch of selftest between its yields, is shorter than a block (8 ms)."""
+    """Every diag call, and every stretch of selftest between its yields, is shorter than a block (8 ms).
+
+    Each call's longest stretch is the least of three runs: a preemption on this shared machine
+    lengthens one run's stretch, but a call that really holds the loop holds it every time.
+    """
     out = run(workspace, env, """
 import faultline
 longest = [0]
@@ -116,13 +120,18 @@ def watched():
     return False
 faultline.service = watched
 for call in (diag.status, diag.health, diag.last, diag.thresholds, diag.sensor, diag.selftest):
-    last[0] = time.ticks_us()
-    call()
-    watched()
-print("longest", longest[0])
+    runs = []
+    for _ in range(3):
+        longest[0] = 0
+        last[0] = time.ticks_us()
+        call()
+        watched()
+        runs.append(longest[0])
+    print("longest", call.__name__, min(runs))
 """)
-    longest = int(out.split("longest")[1].split()[0])
-    assert longest < 8000, f"{longest} us without yielding"
+    longest = {line.split()[1]: int(line.split()[2]) for line in out.splitlines() if line.startswith("longest")}
+    assert len(longest) == 6, out
+    assert max(longest.values()) < 8000, f"{longest} (us without yielding, per call)"
 
 
 def test_status_on_a_stopped_pipeline_says_so_and_how_to_start_it(workspace, env):
