@@ -7,7 +7,6 @@
 import hashlib
 import struct
 
-import fallback
 import faultline_config as cfg
 import packets
 import settings
@@ -158,8 +157,7 @@ class Commands:
             while end < len(name) and name[end]:
                 end += 1
             try:
-                rms = self.pipeline.channels[channel].result[fallback.RMS] if 0 <= channel < cfg.CHANNELS else 0
-                self.pipeline.settings.set_value(name[:end].decode(), value, channel, rms)
+                self.pipeline.settings.set_value(name[:end].decode(), value, channel, self.pipeline.running_rms(channel))
             except settings.Refused as refusal:
                 self._answer(False, counter, op, refusal.reason)
                 return

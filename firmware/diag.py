@@ -137,7 +137,7 @@ def set_threshold(name, value, channel=0):
     """Change one threshold or limit ('kurtosis.fault', 'fast.peak'...), checked, then saved atomically."""
     p = _running()
     try:
-        p.settings.set_value(name, value, channel, p.channels[channel].result[fallback.RMS] if 0 <= channel < cfg.CHANNELS else 0)
+        p.settings.set_value(name, value, channel, p.running_rms(channel) if isinstance(channel, int) else 0)
     except settings.Refused as refusal:
         raise ValueError(str(refusal))  # at the REPL, a plain ValueError with the reason
     p.config_hash = p.settings.digest()

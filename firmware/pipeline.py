@@ -108,6 +108,7 @@ class _Channel:
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
         self.result = fallback.new_result()
         self.summary = array.array("i", bytes(4 * SUMMARY_SLOTS))
+        self.normal_rms = 0  # the largest RMS of the last summarised run of normal windows
 
 
 class Pipeline:
@@ -383,7 +384,18 @@ class Pipeline:
             score = s[_MAX_SCORE] if s[_MAX_SCORE] < 65535 else 65535
             self.link.summary(channel.index, s[_WINDOWS], s[_FIRST], s[_LAST], score, s[_MAX_RMS], s[_MAX_PEAK])
             self._log(EVENT_SUMMARY, channel.index, 0, s[_WINDOWS], s[_FIRST])
+            channel.normal_rms = s[_MAX_RMS]
             s[_WINDOWS] = 0
+
+    def running_rms(self, index):
+        """The RMS of channel `index`'s normal running: its loudest recent normal window, so a fault's
+        windows do not raise it; the last window's RMS before any normal window was seen (0: none)."""
+        if not 0 <= index < cfg.CHANNELS:
+            return 0
+        channel = self.channels[index]
+        recent = channel.summary[_MAX_RMS] if channel.summary[_WINDOWS] else 0
+        level = channel.normal_rms if channel.normal_rms > recent else recent
+        return level if level else channel.result[fallback.RMS]
 
     def _alert(self, channel, rule, raised, value, limit, sample):
         self.link.alert(channel, rule, raised, value, limit, sample)

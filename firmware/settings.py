@@ -42,7 +42,7 @@ def _read(name, size):
     return json.loads(data.decode())
 
 
-NOISE_FLOOR_RMS = 3  # a peak limit within 3 x the live RMS trips on noise
+NOISE_FLOOR_RMS = 3  # a peak limit within 3 x the running RMS trips on noise
 # why a change was refused: the reason codes of a NACK (PACKETS.md)
 VALUE_OUT_OF_RANGE = 3
 UNKNOWN_NAME = 4
@@ -162,19 +162,20 @@ class Settings:
             self.energy_limits[channel] = record["energy_limits"][channel]
         self.model_limit = record["model_limit"]
 
-    def set_value(self, name, value, channel=0, live_rms=0):
+    def set_value(self, name, value, channel=0, running_rms=0):
         """Change one threshold or limit ('rms.fault', 'fast.peak', 'model.limit'...): checked, then saved atomically.
 
-        `live_rms`: the channel's RMS now; a fast-path limit at or under its noise floor would trip on noise."""
+        `running_rms`: the channel's normal running RMS (Pipeline.running_rms); a fast-path limit at or under its
+        noise floor would trip on that running."""
         if not isinstance(value, int) or not 1 <= value <= LARGEST:
             raise Refused(VALUE_OUT_OF_RANGE, "value %r: give an integer from 1 to %d" % (value, LARGEST))
         if not isinstance(channel, int) or not 0 <= channel < cfg.CHANNELS:
             raise Refused(CHANNEL_OUT_OF_RANGE, "channel %r: this board has channels 0..%d" % (channel, cfg.CHANNELS - 1))
         if name in ("fast.peak", "fast.energy"):
-            floor = NOISE_FLOOR_RMS * live_rms if name == "fast.peak" else (live_rms * live_rms) >> 8
+            floor = NOISE_FLOOR_RMS * running_rms if name == "fast.peak" else (running_rms * running_rms) >> 8
             if value <= floor:
-                raise Refused(VALUE_OUT_OF_RANGE, "%s %d is under ch%d's noise floor (rms %d): it would trip on noise; "
-                              "give more than %d" % (name, value, channel, live_rms, floor))
+                raise Refused(VALUE_OUT_OF_RANGE, "%s %d is under ch%d's noise floor (running rms %d): it would trip on "
+                              "noise; give more than %d" % (name, value, channel, running_rms, floor))
             (self.peak_limits if name == "fast.peak" else self.energy_limits)[channel] = value
         elif name == "model.limit":
             self.model_limit = value

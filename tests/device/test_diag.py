@@ -155,3 +155,24 @@ for name, value in (("fast.peak", 1), ("fast.energy", 1)):
         print("refused:", error)
 """)
     assert "ACCEPTED" not in out and out.count("noise floor") == 2, out
+
+
+def test_the_noise_floor_is_the_normal_running_not_a_fault_s_loud_window(workspace, scenarios, tmp_path):
+    """The recording ends in a bearing fault: the calibrated limit is still accepted, one under the normal running is not."""
+    scenario = tmp_path / "bearing.i16"
+    scenarios["bearing_fault"][0].tofile(scenario)
+    out = run(workspace, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin")}, """
+import fallback
+import pipeline
+p = pipeline.running
+print("rms", p.channels[0].result[fallback.RMS], p.running_rms(0))
+for value in (3 * p.running_rms(0) + 1, 3 * p.running_rms(0)):
+    try:
+        diag.set_threshold("fast.peak", value)
+        print("ACCEPTED", value)
+    except ValueError as error:
+        print("refused:", error)
+""")
+    last, running = (int(v) for v in out.split("rms ")[1].split()[:2])
+    assert 0 < running < last, out
+    assert f"ACCEPTED {3 * running + 1}" in out and f"noise floor (running rms {running})" in out, out
