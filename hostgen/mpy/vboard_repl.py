@@ -152,15 +152,16 @@ def friendly():
 
 
 def raw_paste():
-    """Raw-paste: take the code in windows, acknowledging each, until Ctrl-D."""
+    """Raw-paste: take the code in windows, acknowledging each, until Ctrl-D; None if a Ctrl-C abandons it
+    (pyexec's stdin reader ends the paste on either, and raises KeyboardInterrupt on Ctrl-C)."""
     write(b"R\x01" + bytes((PASTE_WINDOW & 0xFF, PASTE_WINDOW >> 8)) + b"\x01")
     code = bytearray()
     taken = 0
     while True:
         c = read_byte()
-        if c == 4:
+        if c == 4 or c == 3:
             write(b"\x04")
-            return bytes(code)
+            return bytes(code) if c == 4 else None
         code.append(c)
         taken += 1
         if taken == PASTE_WINDOW:
@@ -173,6 +174,7 @@ def raw():
     while True:
         code = bytearray()
         pasted = None
+        interrupted = False
         while True:
             c = read_byte()
             if c == 1:  # Ctrl-A again: start the raw REPL over
@@ -187,16 +189,17 @@ def raw():
             elif c == 5 and not code:  # raw-paste request: Ctrl-E 'A' Ctrl-A
                 if read_byte() == ord("A") and read_byte() == 1:
                     pasted = raw_paste()
+                    interrupted = pasted is None
                     break
                 write(b"R\x00")
             else:
                 code.append(c)
-        if pasted is None:
+        if pasted is None and not interrupted:
             if not code:
                 write(b"OK\r\n")
                 soft_reset(SOFT_RESET_RAW)
             write(b"OK")
-        error = run(pasted if pasted is not None else bytes(code), "exec")
+        error = KeyboardInterrupt() if interrupted else run(pasted if pasted is not None else bytes(code), "exec")
         write(b"\x04")
         if error is not None:
             sys.print_exception(error)

@@ -90,3 +90,23 @@ def test_a_vm_killed_soon_after_its_start_is_booted_again(tmp_path):
             time.sleep(0.02)
         assert vboard.process.poll() is None, "the virtual board quit"
         assert set(children_of(vboard.process.pid)) - seen, "no VM restarted"
+
+
+def test_a_paste_cut_off_by_a_killed_client_is_ended_by_the_next_client_s_ctrl_c(tmp_path):
+    """mpremote killed mid raw-paste leaves the board waiting for the rest; Ctrl-C ends it (KeyboardInterrupt), as pyexec does."""
+    import serial
+
+    from hostgen.board.link import ReplSession
+
+    with VirtualBoardProcess("stm32f4", tmp_path) as vboard:
+        with ReplSession(str(vboard.repl)) as session:
+            session.transport.serial.write(b"\x05A\x01")
+            assert session.transport.serial.read_until(b"R\x01").endswith(b"R\x01")
+            session.transport.serial.write(b"print('never run'")  # and the client dies here
+        link = serial.Serial(str(vboard.repl), timeout=5)
+        link.write(b"\r\x03")
+        reply = link.read_until(b"\x04>")
+        link.close()
+        assert b"KeyboardInterrupt" in reply and b"never run" not in reply, reply
+        with ReplSession(str(vboard.repl)) as session:
+            assert session.exec("print(6 * 7)").strip() == "42"
