@@ -54,7 +54,7 @@ test: setup
 	$(VENV)/bin/python -m pytest -q tests
 
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+	$(VENV)/bin/python -m pytest -q -m "not slow and not hil" tests
 
 lint: setup
 	$(VENV)/bin/ruff check hostgen tests firmware

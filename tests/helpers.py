@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hostgen.config.app import DEFAULT_APP
+from hostgen.config.board import board_names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,3 +75,11 @@ def app_with(tmp_path: Path, name: str = "app", **changes: str) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+FAST_TIER_BOARD = "stm32f4"
+
+
+def every_board_one_in_the_fast_tier() -> list:
+    """Every board as a parameter, all but FAST_TIER_BOARD marked slow: `make test-fast` checks one board, `make test` all."""
+    return [name if name == FAST_TIER_BOARD else pytest.param(name, marks=pytest.mark.slow) for name in board_names()]

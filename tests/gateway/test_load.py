@@ -9,6 +9,7 @@ from gateway_support import have_mosquitto
 from hostgen.gateway.bench import format_bench, run_bench
 
 
+@pytest.mark.slow  # a benchmark run, about 20 s: `make test` only
 def test_small_benchmark_outages_and_kills_lose_nothing(capsys):
     if not have_mosquitto():
         pytest.skip("needs Debian mosquitto: `make setup`")

@@ -74,7 +74,8 @@ CASES = {
     "float_model": lambda paths: ["--model", REFERENCE_FLOAT, "--representative", paths["representative"],
                                   "--float-model", REFERENCE_FLOAT],
 }
-SLOW = {"representative", "float_model"}  # convert a Keras model with TensorFlow
+SLOW = {"representative", "float_model",  # convert a Keras model with TensorFlow
+        "fraction", "model"}  # left to `make test`: the fast tier keeps one case that edits the build and one that edits the app
 
 
 @pytest.mark.parametrize("rebuild", ["flash", "calibrate"])
