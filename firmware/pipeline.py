@@ -183,7 +183,7 @@ class Pipeline:
     def _reserve(self, samples):
         """Room for `samples` more in the rings? If not, they are lost and counted as overruns."""
         if self.room() < samples:
-            self.overruns += samples
+            self.overruns = (self.overruns + samples) & COUNTER_MASK
             return False
         return True
 
@@ -249,11 +249,11 @@ class Pipeline:
             self._fallback_decides(TIER_MODEL_LATE)
         withheld = 0
         for channel in self.channels:
-            self.windows += 1
+            self.windows = (self.windows + 1) & COUNTER_MASK
             channel.judged = not channel.fast.withholds()  # a sensor that is, was or may be bad: its samples judge nothing
             if not channel.judged:
                 self.flush_summary(channel)
-                self.withheld += 1
+                self.withheld = (self.withheld + 1) & COUNTER_MASK
                 withheld += 1
                 continue
             _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
@@ -290,7 +290,7 @@ class Pipeline:
                 self.model.prepare(self.model_input, cfg.CHANNELS)
             self.model.begin()
         except Exception:  # a model failure is counted and contained; the fallback decides
-            self.tier2_errors += 1
+            self.tier2_errors = (self.tier2_errors + 1) & COUNTER_MASK
             self._fallback_decides(TIER_MODEL_ERROR)
 
     def _tier2_step(self):
@@ -299,7 +299,7 @@ class Pipeline:
                 return
             best = self.model.scores(self.scores)
         except Exception:  # a model failure is counted and contained; the fallback decides
-            self.tier2_errors += 1
+            self.tier2_errors = (self.tier2_errors + 1) & COUNTER_MASK
             self._fallback_decides(TIER_MODEL_ERROR)
             return
         decision = self._model_decision(best)
@@ -322,15 +322,15 @@ class Pipeline:
             ratio = error // ((limit >> 8) + (1 if limit & 255 else 0))  # ceil(limit / 256), inside 31 bits for any limit
             self.decided_tier = TIER_MODEL
             self.decided_confidence = ratio if ratio < 65535 else 65535
-            self.model_decisions += 1
+            self.model_decisions = (self.model_decisions + 1) & COUNTER_MASK
             return fallback.FAULT if error >= limit else fallback.NORMAL
         self.decided_confidence = self.scores[best]
         if self.decided_confidence >= cfg.MIN_CONFIDENCE_Q8:
             self.decided_tier = TIER_MODEL
-            self.model_decisions += 1
+            self.model_decisions = (self.model_decisions + 1) & COUNTER_MASK
             return fallback.NORMAL if best == 0 else fallback.FAULT
         self.decided_tier = TIER_MODEL_UNSURE
-        self.model_unsure += 1
+        self.model_unsure = (self.model_unsure + 1) & COUNTER_MASK
         return NO_DECISION
 
     def _fallback_decides(self, tier):
@@ -341,7 +341,7 @@ class Pipeline:
             if not channel.judged:
                 continue
             if tier == TIER_MODEL_LATE:
-                self.model_late += 1
+                self.model_late = (self.model_late + 1) & COUNTER_MASK
             self._decide(channel, channel.result[fallback.DECISION], tier, 0)
         self.tier2_channel = NO_CHANNEL
 

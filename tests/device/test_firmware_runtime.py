@@ -23,6 +23,7 @@ def measure(running, sampler):
     for _ in range(400):  # warm-up: first windows, a summary, a heartbeat
         sampler._feed_block()
         running.process()
+    running.windows, running.withheld = 0x3FFFFFFF - 100, 0x3FFFFFFF - 5  # both wrap at 2**30 in the measured run
     gc.collect()
     gc.disable()  # GC runs only here, at this chosen point, never inside the loop
     windows = running.windows
@@ -32,7 +33,8 @@ def measure(running, sampler):
         running.process()
         blocks += 1
     after = gc.mem_alloc()
-    print("steady", before, after, running.windows - windows, blocks, running.link.sent)
+    print("steady", before, after, (running.windows - windows) & 0x3FFFFFFF, blocks, running.link.sent, running.windows,
+          running.withheld)
 
 
 measure(faultline.start(), faultline.sampler)
@@ -59,8 +61,9 @@ def test_steady_state_loop_allocates_nothing(board, mixed_recording, tmp_path):
         result = workspace.run_code(STEADY_STATE, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin")})
     assert result.returncode == 0, result.stderr
     line = next(text for text in result.stdout.splitlines() if text.startswith("steady"))
-    before, after, windows, blocks, sent = map(int, line.split()[1:])
+    before, after, windows, blocks, sent, window_count, withheld_count = map(int, line.split()[1:])
     assert windows >= 1000 and blocks >= 16_000
+    assert window_count < 1000 and withheld_count < 1000, "the counters wrapped at 2**30 instead of growing into big ints"
     assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets"
 
 
