@@ -103,7 +103,7 @@ class _Channel:
         self.filtered_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filter = fir.Filter()
         self.fast = FastPath(index, settings, alert)
-        self.raw_history = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # the model's input
+        self.raw_history = array.array("h", bytes(2 * cfg.WINDOW))  # the fallback's once_per_turn and the model's input
         self.model_window = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # its window, held for tier 2
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
         self.result = fallback.new_result()
@@ -119,6 +119,7 @@ class Pipeline:
         self.watchdog = watchdog
         self.channels = [_Channel(c, settings, self._alert, model is not None) for c in range(cfg.CHANNELS)]
         self.filtered_window = array.array("h", bytes(2 * cfg.WINDOW))
+        self.raw_window = array.array("h", bytes(2 * cfg.WINDOW))
         together = model is not None and model.CHANNELS > 1  # one inference takes every channel
         self.model_input = array.array("h", bytes(2 * cfg.WINDOW * cfg.CHANNELS)) if together else None
         self.scores = array.array("i", bytes(4 * (model.CLASSES if model is not None and model.CLASSES > 1 else 1)))
@@ -225,8 +226,7 @@ class Pipeline:
             channel.fast.check(channel.raw_block, channel.filtered_block, block_end, settled)
             if settled:
                 _copy(channel.filtered_block, 0, channel.filtered_history, at, cfg.BLOCK)
-                if self.model is not None:
-                    _copy(channel.raw_block, 0, channel.raw_history, at, cfg.BLOCK)
+                _copy(channel.raw_block, 0, channel.raw_history, at, cfg.BLOCK)
         if settled:
             self.history_at = (at + cfg.BLOCK) % cfg.WINDOW
             self.history_total += cfg.BLOCK
@@ -256,12 +256,13 @@ class Pipeline:
                 withheld += 1
                 continue
             _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
-            fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], channel.result)
+            _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, self.raw_window)
+            fallback.evaluate(self.filtered_window, self.raw_window, self.settings.thresholds[channel.index], channel.result)
             channel.window_start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
             if self.model is None:
                 self._decide(channel, channel.result[fallback.DECISION], TIER_FALLBACK, 0)
             elif self.model_input is None:
-                _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, channel.model_window)
+                _copy(self.raw_window, 0, channel.model_window, 0, cfg.WINDOW)
             else:
                 _interleave(channel.raw_history, cfg.WINDOW, self.history_at, self.model_input, cfg.CHANNELS, channel.index)
         if self.model is None:

@@ -1,7 +1,7 @@
 # Runs on the MicroPython unix port (not CPython): the generated DSP modules on files,
 # streamed through preallocated buffers so it fits the board's heap.
 #   micropython runner.py MODULE_DIR FIR_MODULE fir IN.i16 BLOCKS.u16 OUT.i16 [plain]
-#   micropython runner.py MODULE_DIR FIR_MODULE fallback WINDOWS.i16 THRESHOLDS.i32 OUT.i32
+#   micropython runner.py MODULE_DIR FIR_MODULE fallback WINDOWS.i16 THRESHOLDS.i32 OUT.i32  (each window, then its raw samples)
 #   micropython runner.py MODULE_DIR FIR_MODULE bench-fir SAMPLES [plain]
 import array
 import sys
@@ -45,10 +45,11 @@ def run_fallback(windows_path, thresholds_path, out_path):
     with open(thresholds_path, "rb") as limits:
         limits.readinto(thresholds)
     window = array.array("h", bytes(2 * fallback.WINDOW))
+    raw = array.array("h", bytes(2 * fallback.WINDOW))
     result = fallback.new_result()
     with open(windows_path, "rb") as windows, open(out_path, "wb") as target:
-        while windows.readinto(window) == 2 * fallback.WINDOW:
-            fallback.evaluate(window, thresholds, result)
+        while windows.readinto(window) == 2 * fallback.WINDOW and windows.readinto(raw) == 2 * fallback.WINDOW:
+            fallback.evaluate(window, raw, thresholds, result)
             target.write(result)
 
 

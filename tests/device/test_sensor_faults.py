@@ -18,7 +18,7 @@ from hostgen.codegen.dsp_files import render_dsp_files
 from hostgen.config.app import load_app
 from hostgen.dsp.calibration import recording_calibration
 from hostgen.dsp.fastpath import MACHINE_RULES, NOISE_CHECK_FROM, SENSOR_RULES, run_channel_blocks, settle_blocks
-from hostgen.dsp.features import NORMAL, decide, features_of_windows, rules_for, windows_of
+from hostgen.dsp.features import NORMAL, decide, rules_for, stream_features
 from hostgen.dsp.fir import design_fir, filter_signal
 from hostgen.dsp.plan import DspPlan
 
@@ -96,7 +96,8 @@ def reference(plan, recording):
     run = run_channel_blocks(raw, filtered, design.taps, calibration.limits(0), app)
     block, window, stride = (app["sampling"][k] for k in ("block_samples", "window_samples", "stride_samples"))
     offset = settle_blocks(design.taps, block) * block
-    features = features_of_windows(windows_of(filtered[offset : len(raw) // block * block], window, stride))
+    end = len(raw) // block * block
+    features = stream_features(filtered[offset:end], raw[offset:end], window, stride)
     rules = rules_for(app["fallback"]["decide_on"])
     judged = {}
     for k, f in enumerate(features):
