@@ -24,7 +24,7 @@ def reference(plan, recording):
     end = len(raw) // block * block
     features = stream_features(filtered[offset:end], raw[offset:end], window, stride)
     starts = [offset + k * stride for k in range(len(features))]
-    judged = [k for k, start in enumerate(starts) if not run.withheld[(start + window) // block - 1]]
+    judged = [k for k, start in enumerate(starts) if run.judges((start + window) // block - 1)]
     withheld = [starts[k] for k in range(len(starts)) if k not in judged]
     rules = rules_for(app["fallback"]["decide_on"])
     decided = [decide(features[k], rules, np.array(calibration.thresholds[0])) for k in judged]
