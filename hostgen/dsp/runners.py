@@ -111,6 +111,13 @@ class DspRunner(WorkDirectory):
                                         text=True, check=True).stdout)
         return float(self.micropython("bench-fir", str(samples), *(["plain"] if implementation == "plain" else [])))
 
+    def bench_fallback_ns(self, implementation: str, windows: int) -> float:
+        """Nanoseconds per window (features and decision): 'c' or 'viper'."""
+        if implementation == "c":
+            return float(subprocess.run([str(self.c_binary()), "bench-fallback", str(windows)], capture_output=True,
+                                        text=True, check=True).stdout)
+        return float(self.micropython("bench-fallback", str(windows)))
+
 
 def open_runner(board, app_path: str | None, command: str) -> DspRunner:
     """The board's DSP, rendered exactly as `hostgen gen` renders it, ready to run."""
