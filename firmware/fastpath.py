@@ -148,6 +148,10 @@ class FastPath:
         tripped = self.tripped
         return tripped[SATURATED] | tripped[STUCK] | tripped[DROPOUT] | tripped[DISCONNECTED]
 
+    def settling(self):
+        """A sensor report is raised, or cleared too recently for its channel's samples to judge a window."""
+        return self.state[_QUIET] > 0
+
     def withholds(self):
         """The window ending with the last block must not be judged: the sensor is, was or may be bad."""
         state = self.state

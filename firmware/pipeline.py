@@ -1,7 +1,9 @@
 # The tier-1 loop: ring buffers -> FIR -> fast path per block -> windows -> tier 2 (the model
 # when present and confident, else the fallback) -> packets. The model runs in slices, one per
-# block, so the fast path never waits for it. Everything is allocated here, at start; `process`
-# allocates nothing, so the GC never has to run in steady state.
+# block, so the fast path never waits for it. A window's decision is held DECISION_DELAY_WINDOWS
+# strides, long enough for the sensor checks to report noise on an open input, and withheld if its
+# sensor went bad meanwhile. Everything is allocated here, at start; `process` allocates nothing,
+# so the GC never has to run in steady state.
 import array
 import gc
 import time
@@ -34,6 +36,16 @@ _MAX_SCORE = const(3)
 _MAX_RMS = const(4)
 _MAX_PEAK = const(5)
 SUMMARY_SLOTS = const(6)
+# a window awaiting the release of its decision (cfg.DECISION_DELAY_WINDOWS strides), array('i') slots per window
+_HELD_STATE = const(0)  # one of the HELD_ states
+_HELD_DECISION = const(1)
+_HELD_TIER = const(2)
+_HELD_CONFIDENCE = const(3)
+_HELD_START = const(4)
+HELD_SLOTS = const(5)
+HELD_NONE = const(0)
+HELD_WITHHELD = const(1)  # its sensor was bad at its end: it is not judged
+HELD_DECIDED = const(2)  # decided: sent when released, unless its sensor went bad by then
 # Loop-time histogram: 1 us bins below 16 us, then 16 bins per octave (6% wide) up to ~1 s.
 OCTAVES = const(16)
 BINS = const(16 + 16 * OCTAVES)
@@ -97,16 +109,19 @@ class _Channel:
         fir = __import__(cfg.FIR_MODULE)
         self.index = index
         self.window_start = 0  # first sample of the window being decided
+        self.slot = 0  # the held slot of the window being decided; the oldest held window is in the next one
+        self.held = array.array("i", bytes(4 * HELD_SLOTS * cfg.DECISION_DELAY_WINDOWS))
+        self.results = [fallback.new_result() for _ in range(cfg.DECISION_DELAY_WINDOWS)]  # per held slot
         self.judged = True  # its last window was judged (its sensor was good)
         self.ring = array.array("h", bytes(2 * RING))
         self.raw_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filtered_block = array.array("h", bytes(2 * cfg.BLOCK))
         self.filter = fir.Filter()
         self.fast = FastPath(index, settings, alert)
-        self.raw_history = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # the model's input
+        self.raw_history = array.array("h", bytes(2 * cfg.WINDOW))  # the fallback's once_per_turn and the model's input
         self.model_window = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # its window, held for tier 2
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
-        self.result = fallback.new_result()
+        self.result = self.results[0]  # the latest window's
         self.summary = array.array("i", bytes(4 * SUMMARY_SLOTS))
         self.normal_rms = 0  # the largest RMS of the last summarised run of normal windows
 
@@ -120,6 +135,7 @@ class Pipeline:
         self.watchdog = watchdog
         self.channels = [_Channel(c, settings, self._alert, model is not None) for c in range(cfg.CHANNELS)]
         self.filtered_window = array.array("h", bytes(2 * cfg.WINDOW))
+        self.raw_window = array.array("h", bytes(2 * cfg.WINDOW))
         together = model is not None and model.CHANNELS > 1  # one inference takes every channel
         self.model_input = array.array("h", bytes(2 * cfg.WINDOW * cfg.CHANNELS)) if together else None
         self.scores = array.array("i", bytes(4 * (model.CLASSES if model is not None and model.CLASSES > 1 else 1)))
@@ -226,8 +242,7 @@ class Pipeline:
             channel.fast.check(channel.raw_block, channel.filtered_block, block_end, settled)
             if settled:
                 _copy(channel.filtered_block, 0, channel.filtered_history, at, cfg.BLOCK)
-                if self.model is not None:
-                    _copy(channel.raw_block, 0, channel.raw_history, at, cfg.BLOCK)
+                _copy(channel.raw_block, 0, channel.raw_history, at, cfg.BLOCK)
         if settled:
             self.history_at = (at + cfg.BLOCK) % cfg.WINDOW
             self.history_total += cfg.BLOCK
@@ -250,19 +265,22 @@ class Pipeline:
         withheld = 0
         for channel in self.channels:
             self.windows = (self.windows + 1) & COUNTER_MASK
+            channel.slot = (channel.slot + 1) % cfg.DECISION_DELAY_WINDOWS
+            self._release(channel)
+            channel.result = channel.results[channel.slot]
             channel.judged = not channel.fast.withholds()  # a sensor that is, was or may be bad: its samples judge nothing
             if not channel.judged:
-                self.flush_summary(channel)
-                self.withheld = (self.withheld + 1) & COUNTER_MASK
+                channel.held[channel.slot * HELD_SLOTS + _HELD_STATE] = HELD_WITHHELD
                 withheld += 1
                 continue
             _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
-            fallback.evaluate(self.filtered_window, self.settings.thresholds[channel.index], channel.result)
+            _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, self.raw_window)
+            fallback.evaluate(self.filtered_window, self.raw_window, self.settings.thresholds[channel.index], channel.result)
             channel.window_start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
             if self.model is None:
                 self._decide(channel, channel.result[fallback.DECISION], TIER_FALLBACK, 0)
             elif self.model_input is None:
-                _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, channel.model_window)
+                _copy(self.raw_window, 0, channel.model_window, 0, cfg.WINDOW)
             else:
                 _interleave(channel.raw_history, cfg.WINDOW, self.history_at, self.model_input, cfg.CHANNELS, channel.index)
         if self.model is None:
@@ -346,8 +364,31 @@ class Pipeline:
         self.tier2_channel = NO_CHANNEL
 
     def _decide(self, channel, decision, tier, confidence):
-        result = channel.result
-        start = channel.window_start
+        """Hold the decision of the channel's latest window until its release."""
+        held = channel.held
+        at = channel.slot * HELD_SLOTS
+        held[at + _HELD_STATE] = HELD_DECIDED
+        held[at + _HELD_DECISION] = decision
+        held[at + _HELD_TIER] = tier
+        held[at + _HELD_CONFIDENCE] = confidence
+        held[at + _HELD_START] = channel.window_start
+
+    def _release(self, channel):
+        """The window held in the channel's slot: sent, or withheld when its sensor went bad since it ended."""
+        held = channel.held
+        at = channel.slot * HELD_SLOTS
+        state = held[at + _HELD_STATE]
+        if state == HELD_NONE:
+            return
+        held[at + _HELD_STATE] = HELD_NONE
+        if state == HELD_DECIDED and not channel.fast.settling():
+            self._send(channel, channel.results[channel.slot], held[at + _HELD_DECISION], held[at + _HELD_TIER],
+                       held[at + _HELD_CONFIDENCE], held[at + _HELD_START])
+            return
+        self.flush_summary(channel)
+        self.withheld = (self.withheld + 1) & COUNTER_MASK
+
+    def _send(self, channel, result, decision, tier, confidence, start):
         if decision == fallback.NORMAL:
             self._summarise(channel, start, result)
         else:
@@ -372,10 +413,13 @@ class Pipeline:
             self.flush_summary(channel)
 
     def flush(self):
-        """At the end of a recording: let tier 2 finish the windows it holds, then send every summary."""
+        """At the end of a recording: let tier 2 finish the windows it holds, release every held one, send every summary."""
         while self.tier2_channel != NO_CHANNEL:
             self._tier2_step()
         for channel in self.channels:
+            for _ in range(cfg.DECISION_DELAY_WINDOWS):
+                channel.slot = (channel.slot + 1) % cfg.DECISION_DELAY_WINDOWS
+                self._release(channel)
             self.flush_summary(channel)
 
     def flush_summary(self, channel):

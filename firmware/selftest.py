@@ -43,6 +43,7 @@ def run(live):
             test.commit_sample()
         test.process()
         faultline.service()
+    test.flush()  # releases the windows' held decisions
     trip = -1
     decision = fallback.NORMAL
     for i in range(test.log_count):

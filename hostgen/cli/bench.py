@@ -1,6 +1,7 @@
 """`hostgen bench`: figures, not assertions, each set measured in one run on this host.
 
-The FIR per sample as plain MicroPython, viper and C (ratios to C); the build's model per window
+The FIR per sample as plain MicroPython, viper and C (ratios to C); the fallback per window as viper
+and C, and what it adds per block; the build's model per window
 as MicroPython (viper) and C (the ratio), with its instructions per inference on an emulated
 Cortex-M4 and the time that makes at the board's clock; and the firmware's loop time per block
 on the MicroPython unix port (p50, p99, max, and p99/p50), with the model running.
@@ -14,7 +15,7 @@ import numpy as np
 
 from hostgen.cli import arguments
 
-SUMMARY = "time the FIR (plain MicroPython, viper, C) and the firmware loop"
+SUMMARY = "time the FIR (plain MicroPython, viper, C), the fallback (viper, C) and the firmware loop"
 
 
 def add_arguments(parser) -> None:
@@ -34,19 +35,32 @@ def run(args) -> int:
     return 0
 
 
-def fir_costs(board, app_path: str | None, samples: int) -> list[str]:
+def dsp_costs(board, app_path: str | None, samples: int) -> list[str]:
+    """The FIR per sample and the fallback per window, each implementation in the same run."""
+    from hostgen.dsp.features import FEATURES
     from hostgen.dsp.runners import open_runner
 
     with open_runner(board, app_path, f"hostgen bench --board {board.name}") as runner:
         name, taps = runner.plan.design.name, runner.plan.design.taps
+        sampling = runner.plan.app["sampling"]
         c = runner.bench_fir_ns("c", samples * 10)
         viper = runner.bench_fir_ns("viper", samples)
         plain = runner.bench_fir_ns("plain", max(4096, samples // 20))
+        windows = max(20, samples // 1000)
+        fallback_c = runner.bench_fallback_ns("c", windows * 100)
+        fallback_viper = runner.bench_fallback_ns("viper", windows)
+    stride_blocks = sampling["stride_samples"] // sampling["block_samples"]
+    per_block = fallback_viper / stride_blocks
     return [
         f"fir_{name}, {taps} taps, ns per sample (MicroPython unix port; gcc -O2):",
         f"  C        {c:9.1f} ns/sample   1.0 x C",
         f"  viper    {viper:9.1f} ns/sample {viper / c:5.1f} x C",
         f"  plain    {plain:9.1f} ns/sample {plain / c:5.1f} x C   ({plain / viper:.1f} x viper)",
+        f"fallback, {len(FEATURES)} features of a {sampling['window_samples']}-sample window, us per window:",
+        f"  C        {fallback_c / 1000:9.1f} us/window   1.0 x C",
+        f"  viper    {fallback_viper / 1000:9.1f} us/window {fallback_viper / fallback_c:5.1f} x C   (one window per "
+        f"{stride_blocks} blocks: {per_block / 1000:.1f} us per block, {per_block / (viper * sampling['block_samples']):.1f} x "
+        "the FIR's viper block)",
     ]
 
 
@@ -103,5 +117,5 @@ def loop_costs(board, app_path: str | None, blocks: int) -> list[str]:
 
 
 def bench(board, app_path: str | None, samples: int, loop_blocks: int, inferences: int) -> str:
-    return "\n".join(fir_costs(board, app_path, samples) + model_costs(board, app_path, inferences)
+    return "\n".join(dsp_costs(board, app_path, samples) + model_costs(board, app_path, inferences)
                      + loop_costs(board, app_path, loop_blocks))

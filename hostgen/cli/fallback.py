@@ -46,7 +46,8 @@ def fallback_recording(board, source: Path, implementation: str, app_path: str |
         rows = []
         for channel in range(recording.shape[1]):
             windows = windows_of(filtered[offset:, channel], window, stride)
-            results = runner.fallback(implementation, windows, plan.calibration.thresholds[channel])
+            raws = windows_of(recording[offset:, channel], window, stride)
+            results = runner.fallback(implementation, windows, raws, plan.calibration.thresholds[channel])
             for index, result in enumerate(results):
                 rule = int(result[len(FEATURES) + 1])
                 rows.append({

@@ -21,8 +21,8 @@ from hostgen.codegen.render import display_path, file_sha256, render_templates
 from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
 from hostgen.dsp import calibration, features, fir
-from hostgen.dsp.calibration import _filtered_windows
-from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, features_of_windows, rules_for
+from hostgen.dsp.calibration import synthetic_window_features
+from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, rules_for
 from hostgen.dsp.plan import DspPlan
 from hostgen.model.budget import SizeReport
 from hostgen.model.graph import macs_by_op
@@ -130,8 +130,8 @@ def thresholds_plot(plan: DspPlan) -> bytes:
     span = window + plan.design.taps
     normal_counts, _ = dataset.make_windows(settings["seed"], settings["normal_windows"], fault_fraction=0.0, window=span)
     held_counts, held_labels = dataset.make_windows(settings["seed"] + 1, 2 * settings["heldout_windows"], fault_fraction=0.5, window=span)
-    normal = features_of_windows(_filtered_windows(plan.design, normal_counts, window))
-    fault = features_of_windows(_filtered_windows(plan.design, held_counts[held_labels == dataset.FAULT], window))
+    normal = synthetic_window_features(plan.design, normal_counts, window)
+    fault = synthetic_window_features(plan.design, held_counts[held_labels == dataset.FAULT], window)
     rules = rules_for(settings["decide_on"])
     chosen = [f for f in FEATURES if f in settings["decide_on"]]
     figure, axes = pyplot.subplots(1, len(chosen), figsize=(3 * len(chosen), 3.2), squeeze=False)

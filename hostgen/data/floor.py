@@ -16,7 +16,7 @@ import numpy as np
 from hostgen.data import synthetic as dataset
 from hostgen.dsp.calibration import Calibration, settled
 from hostgen.dsp.fastpath import MACHINE_RULES, run_channel
-from hostgen.dsp.features import NORMAL, decide, features_of_windows, rules_for, windows_of
+from hostgen.dsp.features import NORMAL, decide, rules_for, stream_features
 from hostgen.dsp.fir import FirDesign, filter_signal
 
 CALIBRATION_SPEEDS = ((0.8, 0.85), (0.95, 1.05), (1.15, 1.2))  # factors on the machine's shaft speed
@@ -74,7 +74,7 @@ def figures(recording: np.ndarray, onset: int | None, calibration: Calibration, 
     sampling = app["sampling"]
     block, window, stride = sampling["block_samples"], sampling["window_samples"], sampling["stride_samples"]
     filtered = filter_signal(design.coeffs, recording)
-    features = features_of_windows(windows_of(settled(filtered, design, block), window, stride))
+    features = stream_features(settled(filtered, design, block), settled(recording, design, block), window, stride)
     rules = rules_for(app["fallback"]["decide_on"])
     thresholds = np.array(calibration.thresholds[channel])
     flagged = np.array([decide(f, rules, thresholds)[0] != NORMAL for f in features], bool)

@@ -39,7 +39,7 @@ from hostgen.dsp.features import (
     decide,
     features_of_windows,
     rules_for,
-    windows_of,
+    stream_features,
 )
 from hostgen.dsp.fir import FirDesign, filter_signal
 from hostgen.errors import HostgenError
@@ -185,9 +185,10 @@ def settled(filtered: np.ndarray, design: FirDesign, block: int) -> np.ndarray:
     return filtered[settle_blocks(design.taps, block) * block :]
 
 
-def _filtered_windows(design: FirDesign, counts: np.ndarray, window: int) -> np.ndarray:
-    """Filter each (longer) synthetic window on its own and keep the settled last `window` samples."""
-    return np.stack([filter_signal(design.coeffs, w)[-window:] for w in counts])
+def synthetic_window_features(design: FirDesign, counts: np.ndarray, window: int) -> np.ndarray:
+    """Features of (longer) synthetic windows, each filtered on its own: its settled last `window` samples."""
+    filtered = np.stack([filter_signal(design.coeffs, w)[-window:] for w in counts]).reshape(-1, window)
+    return features_of_windows(filtered, counts[:, -window:])
 
 
 def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
@@ -197,8 +198,8 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
     span = window + design.taps
     normal_counts, _ = dataset.make_windows(seed, settings["normal_windows"], fault_fraction=0.0, window=span)
     held_counts, held_labels = dataset.make_windows(seed + 1, 2 * settings["heldout_windows"], fault_fraction=0.5, window=span)
-    normal = features_of_windows(_filtered_windows(design, normal_counts, window))
-    held = features_of_windows(_filtered_windows(design, held_counts, window))
+    normal = synthetic_window_features(design, normal_counts, window)
+    held = synthetic_window_features(design, held_counts, window)
     rules = rules_for(settings["decide_on"])
     thresholds = derive_thresholds(normal, rules, app)
 
@@ -237,7 +238,7 @@ def synthetic_calibration(app: dict, design: FirDesign) -> Calibration:
 def _held_out_report(raw: np.ndarray, filtered: np.ndarray, rules: list[Rule], thresholds: list[int],
                      limits: ChannelLimits, design: FirDesign, app: dict, rate_hz: int) -> dict:
     sampling = app["sampling"]
-    features = features_of_windows(windows_of(filtered, sampling["window_samples"], sampling["stride_samples"]))
+    features = stream_features(filtered, raw, sampling["window_samples"], sampling["stride_samples"])
     seconds = len(raw) / rate_hz
     trips = _fast_trips(raw, filtered, design.taps, limits, app)
     return {
@@ -268,7 +269,7 @@ def recording_calibration(app: dict, design: FirDesign, normal_paths: list[Path]
             filtered = filter_signal(design.coeffs, raw)
             filtered_all.append(filtered)
             derive = settled(filtered[:split], design, block)
-            derive_features.append(features_of_windows(windows_of(derive, window, stride)))
+            derive_features.append(stream_features(derive, settled(raw[:split], design, block), window, stride))
             block_peaks, mean_squares = block_figures(derive, block)
             peaks.append(block_peaks)
             energies.append(energy(mean_squares))
@@ -297,7 +298,8 @@ def recording_calibration(app: dict, design: FirDesign, normal_paths: list[Path]
             fault_reports[str(path)] = _held_out_report(recording[:, channel], fault_filtered, rules, thresholds, limits,
                                                         design, app, rate_hz)
         held_features = np.concatenate([
-            features_of_windows(windows_of(filtered[split:], window, stride)) for filtered, split in zip(filtered_all, splits)
+            stream_features(filtered[split:], recording[split:, channel], window, stride)
+            for (_, recording), filtered, split in zip(normals, filtered_all, splits)
         ])
         held_seconds = sum(report["seconds"] for report in held.values())
         trips = sum(report["fast_path_trips"] for report in held.values())

@@ -33,9 +33,11 @@ fault), and its tripped machine rules do not drive the safety output. Its window
 withheld (not judged) while any block they span, or the `settle_blocks` before them, had a
 sensor rule raised, and when the window's last block ends inside a run that could be the
 start of one (a sample at a rail, or a repeat): a fault made of runs is detected a block after
-it starts at the latest, and the window it ends in must not be judged on its samples. (Noise
-takes longer: the local mean must forget the machine first.) On the board, runs stop counting
-at 2**30 samples.
+it starts at the latest, and the window it ends in must not be judged on its samples. Noise
+takes longer (the local mean must forget the machine first: up to NOISE_LATENCY_BLOCKS), so a
+window's decision waits `decision_delay_blocks` after its last block, whole strides, and the
+window is withheld after all when its channel's sensor was reported bad in that time (or is
+still settling from a report). On the board, runs stop counting at 2**30 samples.
 
 The same input gives the same events at the same sample: no model, no randomness.
 """
@@ -53,6 +55,7 @@ SENSOR_RULES = RULES[len(MACHINE_RULES):]
 NOISE_BLOCKS = 4
 NOISE_MEAN_BLOCKS = 8
 NOISE_CHECK_FROM = NOISE_MEAN_BLOCKS + NOISE_BLOCKS - 1  # the first block whose crossing counts are all valid
+NOISE_LATENCY_BLOCKS = 2 * NOISE_CHECK_FROM  # noise on an open input is reported within this (seen: 9-21 blocks)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,23 @@ class ChannelLimits:
 class ChannelRun:
     events: list[Event]
     withheld: np.ndarray  # per block: a window ending with this block is not judged
+    settling: np.ndarray  # per block: a sensor report is raised or has not settled (withholds a decision waiting then)
+    delay_blocks: int  # decision_delay_blocks
+
+    def judges(self, last_block: int) -> bool:
+        """Is the window ending with `last_block` judged: its sensor good at its end, and until its decision?"""
+        decided_at = min(last_block + self.delay_blocks, len(self.settling) - 1)
+        return not self.withheld[last_block] and not self.settling[decided_at]
+
+
+def decision_delay_windows(app: dict) -> int:
+    """Strides a window's decision waits after its last block: enough for NOISE_LATENCY_BLOCKS."""
+    stride_blocks = app["sampling"]["stride_samples"] // app["sampling"]["block_samples"]
+    return -(-NOISE_LATENCY_BLOCKS // stride_blocks)
+
+
+def decision_delay_blocks(app: dict) -> int:
+    return decision_delay_windows(app) * app["sampling"]["stride_samples"] // app["sampling"]["block_samples"]
 
 
 def settle_blocks(taps: int, block: int) -> int:
@@ -190,6 +210,7 @@ def run_channel_blocks(raw: np.ndarray, filtered: np.ndarray, taps: int, limits:
     ema = quiet = 0
     resume_at = settled  # the first block whose filter output owes nothing to a start or a bad sensor
     withheld = np.zeros(usable // block, bool)
+    settling = np.zeros(usable // block, bool)
     events: list[Event] = []
     for index in range(usable // block):
         last = (index + 1) * block - 1
@@ -210,6 +231,7 @@ def run_channel_blocks(raw: np.ndarray, filtered: np.ndarray, taps: int, limits:
             quiet = window_blocks + settled
         elif quiet:
             quiet -= 1
+        settling[index] = quiet > 0
         withheld[index] = quiet > 0 or bool(conditions["ends_in_run"][index])
         if index < resume_at or sensor_bad:
             counts["peak"] = counts["energy"] = 0
@@ -225,7 +247,7 @@ def run_channel_blocks(raw: np.ndarray, filtered: np.ndarray, taps: int, limits:
                 tripped[rule] = not tripped[rule]
                 counts[rule] = 0
                 events.append(Event(last, channel, rule, tripped[rule], value))
-    return ChannelRun(events, withheld)
+    return ChannelRun(events, withheld, settling, decision_delay_blocks(app))
 
 
 def run_channel(raw: np.ndarray, filtered: np.ndarray, taps: int, limits: ChannelLimits, app: dict,

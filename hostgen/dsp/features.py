@@ -1,7 +1,9 @@
 """Integer window features and the fallback decision: the reference the C and MicroPython match.
 
 Per window of W samples (W a power of two, L = log2 W), all integer, every intermediate
-inside 31 bits so a 32-bit MCU computes the same:
+inside 31 bits so a 32-bit MCU computes the same. Every feature but the last is of the
+filtered window x; once_per_turn is of the raw window (the same samples before the FIR),
+because a once-per-turn force lies below the filter's band:
 
     mean      = sum(x) >> L                                   |sum| <= 2**24
     d[i]      = clamp(x[i] - mean, -32768, 32767)
@@ -17,6 +19,15 @@ inside 31 bits so a 32-bit MCU computes the same:
                 of rms and r(lag) = sum(u[i] * u[i + lag]): how strongly the envelope repeats at one
                 period, as a bearing defect's impulse train does at any speed and load (Gaussian noise:
                 about 0.15); |u| < 128, so r <= 2**22 and r << 8 <= 2**30
+    once_per_turn = min(h // max((c(0) - h) >> 8, 1), ONCE_PER_TURN_CAP): how far one component that
+                reverses every half turn dominates the raw window, as imbalance makes the shaft's 1x
+                force do, Q8 of the rest of the window's energy. q[i] = the raw window minus its mean
+                (clamped to int16), shifted so its peak has 10 bits (|q| <= 2**10; 0 when the window is
+                flat); c(lag) = sum(q[i] * q[i + lag]) (|c| <= 2**28); h = max over PERIOD_LAGS of
+                (-c(lag) // (W - lag)) << L, the deepest anticorrelation per overlapping sample, scaled to
+                W (<= 2**28.5): a sinusoid's half period at any speed (one turn at 1 kHz is 8-126 samples
+                for 8-125 Hz shafts); the rest is c(0) - h. Normalised by the window's own energy, it
+                holds across speed and load
 
 The decision walks the rules in order, fault rules first: the first feature at or over
 its threshold decides (fault or suspect) and names the rule; none over means normal.
@@ -35,6 +46,8 @@ from hostgen.constants import DECISIONS, FAULT, FEATURES, NO_RULE, NORMAL, SUSPE
 PERIOD_LAGS = range(4, 64)  # 4-63 samples at 1 kHz: defect impulse trains and the once-per-turn modulation of an inner-race one
 SCORE_CAP = 65535
 KURTOSIS_CLAMP = 127
+TURN_PEAK_BITS = 10  # once_per_turn's samples are scaled so the peak has this many bits
+ONCE_PER_TURN_CAP = 2**22 - 1  # so the score's feature << 8 stays inside 31 bits
 
 
 @dataclass(frozen=True)
@@ -57,8 +70,8 @@ def rules_for(decide_on: list[str]) -> list[Rule]:
     return [Rule(f, FAULT) for f in chosen] + [Rule(f, SUSPECT) for f in chosen]
 
 
-def window_features(window: np.ndarray) -> np.ndarray:
-    """The six features of one int16 window, as int64."""
+def window_features(window: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The features of one filtered int16 window and its raw samples, as int64."""
     x = window.astype(np.int64)
     log2 = len(x).bit_length() - 1
     mean = int(x.sum()) >> log2
@@ -75,7 +88,26 @@ def window_features(window: np.ndarray) -> np.ndarray:
         periodicity = envelope_periodicity(u - (int(u.sum()) >> log2))
     negative = d < 0
     zcr = int(np.count_nonzero(negative[1:] != negative[:-1]))
-    return np.array([mean, rms, peak, crest, kurtosis, zcr, periodicity], np.int64)
+    return np.array([mean, rms, peak, crest, kurtosis, zcr, periodicity, once_per_turn(raw)], np.int64)
+
+
+def turn_samples(raw: np.ndarray) -> np.ndarray:
+    """once_per_turn's q: the raw window minus its mean, clamped to int16, its peak scaled to TURN_PEAK_BITS bits."""
+    x = raw.astype(np.int64)
+    d = np.clip(x - (int(x.sum()) >> (len(x).bit_length() - 1)), -32768, 32767)
+    bits = int(np.abs(d).max()).bit_length()
+    return d >> (bits - TURN_PEAK_BITS) if bits > TURN_PEAK_BITS else d << (TURN_PEAK_BITS - bits)
+
+
+def once_per_turn(raw: np.ndarray) -> int:
+    """The raw window's half-turn anticorrelation over the rest of its energy, Q8 (module docstring)."""
+    q = turn_samples(raw)
+    log2 = len(q).bit_length() - 1
+    energy = int((q * q).sum())
+    if energy == 0:
+        return 0
+    deepest = max(0, max((-int((q[:-lag] * q[lag:]).sum())) // (len(q) - lag) for lag in PERIOD_LAGS)) << log2
+    return min(deepest // max((energy - deepest) >> 8, 1), ONCE_PER_TURN_CAP)
 
 
 def envelope_periodicity(u: np.ndarray) -> int:
@@ -108,5 +140,11 @@ def windows_of(samples: np.ndarray, window: int, stride: int) -> np.ndarray:
     return samples[starts[:, None] + np.arange(window)] if count else np.zeros((0, window), samples.dtype)
 
 
-def features_of_windows(windows: np.ndarray) -> np.ndarray:
-    return np.array([window_features(w) for w in windows], np.int64).reshape(-1, len(FEATURES))
+def features_of_windows(windows: np.ndarray, raws: np.ndarray) -> np.ndarray:
+    """Features of filtered windows (n, W) and their raw samples (n, W)."""
+    return np.array([window_features(w, r) for w, r in zip(windows, raws)], np.int64).reshape(-1, len(FEATURES))
+
+
+def stream_features(filtered: np.ndarray, raw: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """Features of every window of a filtered stream and the raw samples it came from (same length, aligned)."""
+    return features_of_windows(windows_of(filtered, window, stride), windows_of(raw, window, stride))

@@ -46,14 +46,20 @@ def uneven_blocks(total: int, rng: np.random.Generator) -> list[int]:
     return blocks
 
 
-def window_vectors(count: int, window: int, coeffs: np.ndarray, seed: int) -> np.ndarray:
-    """Filtered synthetic windows (normal and fault) plus windows at the extremes."""
+def window_vectors(count: int, window: int, coeffs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(filtered windows, their raw samples): synthetic ones (normal and fault) plus windows at the extremes.
+
+    An extreme window is paired with the next one's samples as its raw window, so every extreme
+    is seen both ways.
+    """
     rng = np.random.default_rng(seed)
     special = [
         np.zeros(window),
         np.full(window, FULL),
         np.full(window, LOWEST),
         np.where(np.arange(window) % 2 == 0, FULL, LOWEST),
+        np.where(np.arange(window) // 4 % 2 == 0, FULL, LOWEST),  # reverses at the shortest half turn
+        np.round(FULL * np.sin(np.pi * np.arange(window) / 21)),
         np.eye(1, window, window // 2)[0] * FULL,
         np.eye(1, window, 3)[0] * LOWEST,
         np.linspace(LOWEST, FULL, window).round(),
@@ -63,10 +69,13 @@ def window_vectors(count: int, window: int, coeffs: np.ndarray, seed: int) -> np
     ]
     random = [rng.integers(LOWEST, FULL + 1, window) for _ in range(count // 10)]
     scaled = [np.clip(rng.normal(0, 10 ** rng.uniform(0, 4.5), window), LOWEST, FULL).round() for _ in range(count // 10)]
-    synthetic_count = max(0, count - len(special) - len(random) - len(scaled))
+    extremes = special + random + scaled
+    synthetic_count = max(0, count - len(extremes))
     counts, _ = dataset.make_windows(seed, synthetic_count, fault_fraction=0.5, window=window + len(coeffs))
     filtered = [FirReference(coeffs).process(w)[-window:] for w in counts]
-    return np.array(special + random + scaled + filtered, np.int64).astype(np.int16)
+    raws = extremes[1:] + extremes[:1] + [w[-window:] for w in counts]
+    return (np.array(extremes + filtered, np.int64).reshape(-1, window).astype(np.int16),
+            np.array(raws, np.int64).reshape(-1, window).astype(np.int16))
 
 
 def _mismatches(outputs: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -103,10 +112,10 @@ def run_parity(runner: DspRunner, samples: int, windows: int, seed: int = 2026) 
         }
         total_samples += len(vector)
     window = runner.plan.app["sampling"]["window_samples"]
-    cases = window_vectors(windows, window, coeffs, seed)
+    cases, raws = window_vectors(windows, window, coeffs, seed)
     window_report = {}
     for channel, thresholds in enumerate(runner.plan.calibration.thresholds):
-        outputs = {impl: runner.fallback(impl, cases, thresholds) for impl in IMPLEMENTATIONS}
+        outputs = {impl: runner.fallback(impl, cases, raws, thresholds) for impl in IMPLEMENTATIONS}
         decisions = outputs["ref"][:, -3]
         window_report[f"channel {channel}"] = {
             "windows": len(cases),

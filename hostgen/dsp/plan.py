@@ -102,6 +102,7 @@ def build_config(plan: DspPlan) -> dict:
             "stuck_samples": fast["stuck_samples"],
             "dropout_samples": fast["dropout_samples"],
             "settle_blocks": fastpath.settle_blocks(design.taps, app["sampling"]["block_samples"]),
+            "decision_delay_windows": fastpath.decision_delay_windows(app),
         },
         "calibration_digest": calibration.digest,
         "calibration_report": calibration.report,

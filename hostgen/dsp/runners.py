@@ -62,17 +62,18 @@ class DspRunner(HarnessDirectory):
         self._run_on_files(implementation, "fir", paths)
         return np.fromfile(paths["out"], np.int16)
 
-    def fallback(self, implementation: str, windows: np.ndarray, thresholds: list[int]) -> np.ndarray:
-        """(n, RESULT_LENGTH) int32: features, decision, rule, score per window."""
+    def fallback(self, implementation: str, windows: np.ndarray, raws: np.ndarray, thresholds: list[int]) -> np.ndarray:
+        """(n, RESULT_LENGTH) int32: features, decision, rule, score per filtered window and its raw samples."""
         windows = np.ascontiguousarray(windows, dtype=np.int16)
+        raws = np.ascontiguousarray(raws, dtype=np.int16)
         if implementation == "ref":
             rows = []
-            for window in windows:
-                values = features.window_features(window)
+            for window, raw in zip(windows, raws):
+                values = features.window_features(window, raw)
                 rows.append([*values, *features.decide(values, self.rules, np.array(thresholds))])
             return np.array(rows, np.int64).reshape(-1, RESULT_LENGTH).astype(np.int32)
         paths = {name: self.workdir / f"{name}.bin" for name in ("windows", "thresholds", "out")}
-        windows.tofile(paths["windows"])
+        np.stack([windows, raws], axis=1).tofile(paths["windows"])
         np.asarray(thresholds, np.int32).tofile(paths["thresholds"])
         self._run_on_files(implementation, "fallback", paths)
         return np.fromfile(paths["out"], np.int32).reshape(-1, RESULT_LENGTH)
@@ -97,6 +98,13 @@ class DspRunner(HarnessDirectory):
             return float(subprocess.run([str(self.c_binary()), "bench-fir", str(samples)], capture_output=True,
                                         text=True, check=True).stdout)
         return float(self.micropython("bench-fir", str(samples), *(["plain"] if implementation == "plain" else [])))
+
+    def bench_fallback_ns(self, implementation: str, windows: int) -> float:
+        """Nanoseconds per window (features and decision): 'c' or 'viper'."""
+        if implementation == "c":
+            return float(subprocess.run([str(self.c_binary()), "bench-fallback", str(windows)], capture_output=True,
+                                        text=True, check=True).stdout)
+        return float(self.micropython("bench-fallback", str(windows)))
 
 
 def open_runner(board, app_path: str | None, command: str) -> DspRunner:

@@ -1,8 +1,9 @@
 # Runs on the MicroPython unix port (not CPython): the generated DSP modules on files,
 # streamed through preallocated buffers so it fits the board's heap.
 #   micropython runner.py MODULE_DIR FIR_MODULE fir IN.i16 BLOCKS.u16 OUT.i16 [plain]
-#   micropython runner.py MODULE_DIR FIR_MODULE fallback WINDOWS.i16 THRESHOLDS.i32 OUT.i32
+#   micropython runner.py MODULE_DIR FIR_MODULE fallback WINDOWS.i16 THRESHOLDS.i32 OUT.i32  (each window, then its raw samples)
 #   micropython runner.py MODULE_DIR FIR_MODULE bench-fir SAMPLES [plain]
+#   micropython runner.py MODULE_DIR FIR_MODULE bench-fallback WINDOWS
 import array
 import sys
 import time
@@ -45,10 +46,11 @@ def run_fallback(windows_path, thresholds_path, out_path):
     with open(thresholds_path, "rb") as limits:
         limits.readinto(thresholds)
     window = array.array("h", bytes(2 * fallback.WINDOW))
+    raw = array.array("h", bytes(2 * fallback.WINDOW))
     result = fallback.new_result()
     with open(windows_path, "rb") as windows, open(out_path, "wb") as target:
-        while windows.readinto(window) == 2 * fallback.WINDOW:
-            fallback.evaluate(window, thresholds, result)
+        while windows.readinto(window) == 2 * fallback.WINDOW and windows.readinto(raw) == 2 * fallback.WINDOW:
+            fallback.evaluate(window, raw, thresholds, result)
             target.write(result)
 
 
@@ -68,9 +70,29 @@ def bench_fir(samples, plain):
     print(1000 * time.ticks_diff(time.ticks_us(), start) / done)
 
 
+def bench_fallback(windows):
+    import fallback
+
+    pair = array.array("h", bytes(4 * fallback.WINDOW))  # a window, then its raw samples
+    seed = 1
+    for i in range(2 * fallback.WINDOW):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        pair[i] = ((seed >> 8) & 0xFFFF) - 32768
+    window = memoryview(pair)[: fallback.WINDOW]
+    raw = memoryview(pair)[fallback.WINDOW :]
+    thresholds = fallback.default_thresholds(0)
+    result = fallback.new_result()
+    start = time.ticks_us()
+    for _ in range(windows):
+        fallback.evaluate(window, raw, thresholds, result)
+    print(1000 * time.ticks_diff(time.ticks_us(), start) / windows)
+
+
 if mode == "fir":
     run_fir(sys.argv[4], sys.argv[5], sys.argv[6], len(sys.argv) > 7)
 elif mode == "fallback":
     run_fallback(sys.argv[4], sys.argv[5], sys.argv[6])
 elif mode == "bench-fir":
     bench_fir(int(sys.argv[4]), len(sys.argv) > 5)
+elif mode == "bench-fallback":
+    bench_fallback(int(sys.argv[4]))

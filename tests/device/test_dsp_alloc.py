@@ -21,13 +21,13 @@ thresholds = fallback.default_thresholds(0)
 result = fallback.new_result()
 step = {step}
 step(source, target, fallback.WINDOW)
-fallback.evaluate(target, thresholds, result)
+fallback.evaluate(target, source, thresholds, result)
 gc.collect()
 gc.disable()
 before = gc.mem_alloc()
 for _ in range({rounds}):
     step(source, target, fallback.WINDOW)
-    fallback.evaluate(target, thresholds, result)
+    fallback.evaluate(target, source, thresholds, result)
 print(before, gc.mem_alloc())
 """
 

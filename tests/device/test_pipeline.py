@@ -9,7 +9,7 @@ from device_support import board_config
 from hostgen.board.packets import ALERT_RULES
 from hostgen.board.replay import replay
 from hostgen.dsp.fastpath import RULES, SENSOR_RULES, run_channel_blocks, settle_blocks
-from hostgen.dsp.features import DECISIONS, NORMAL, decide, features_of_windows, rules_for, windows_of
+from hostgen.dsp.features import DECISIONS, NORMAL, decide, rules_for, stream_features
 from hostgen.dsp.fir import filter_signal
 
 
@@ -21,9 +21,10 @@ def reference(plan, recording):
     run = run_channel_blocks(raw, filtered, design.taps, calibration.limits(0), app)
     block, window, stride = (app["sampling"][k] for k in ("block_samples", "window_samples", "stride_samples"))
     offset = settle_blocks(design.taps, block) * block
-    features = features_of_windows(windows_of(filtered[offset : len(raw) // block * block], window, stride))
+    end = len(raw) // block * block
+    features = stream_features(filtered[offset:end], raw[offset:end], window, stride)
     starts = [offset + k * stride for k in range(len(features))]
-    judged = [k for k, start in enumerate(starts) if not run.withheld[(start + window) // block - 1]]
+    judged = [k for k, start in enumerate(starts) if run.judges((start + window) // block - 1)]
     withheld = [starts[k] for k in range(len(starts)) if k not in judged]
     rules = rules_for(app["fallback"]["decide_on"])
     decided = [decide(features[k], rules, np.array(calibration.thresholds[0])) for k in judged]

@@ -65,9 +65,24 @@ def test_normal_running_at_other_speeds_raises_no_alarm(table):
             assert f["false_alarms"] <= MAX_FALSE_ALARMS and f["fast_path_trips_before_onset"] == 0, (seed, name, f)
 
 
-@pytest.mark.xfail(strict=True, reason="not met: imbalance (1x shaft) lies below the FIR's 180-420 Hz band the "
-                                       "window features see, and inner-race detection is below 95% on some machines")
-def test_every_fault_kind_is_detected_after_onset(table):
+NOT_MET = {
+    "outer_race": "not met: 93.4% on machine 8, whose slowest, lightest-loaded windows ring too weakly",
+    "inner_race": "not met: 94.5% and 79.1% on machines 2 and 8, where the impulses are weak at low speed and load; "
+                  "tried and left out (none reaches 95% on every machine at no added false alarms): envelope "
+                  "periodicity at lags to 127, from lag 2 or 3, at the turn found by once_per_turn, and on a "
+                  "squared, 2- or 3-sample-max or 2-sample-mean envelope",
+    "imbalance": "not met: machine 1's added unbalance partly cancels its residual one (1x down to 0.65 of normal: "
+                 "nothing grows without a phase reference), machine 5's raises the 1x only 1.22x (49.5% detected)",
+}
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=r)) for k, r in NOT_MET.items()])
+def test_every_fault_kind_is_detected_after_onset(table, kind):
     for seed in SEEDS:
-        for kind in ("outer_race", "inner_race", "imbalance"):
-            assert table[(seed, kind)]["detected"] >= MIN_DETECTED, (seed, kind, table[(seed, kind)])
+        assert table[(seed, kind)]["detected"] >= MIN_DETECTED, (seed, kind, table[(seed, kind)])
+
+
+def test_imbalance_is_seen_through_the_raw_once_per_turn_feature(table):
+    """The FIR's band hides a 1x force; once_per_turn on the raw window sees it on most machines."""
+    seen = [seed for seed in SEEDS if table[(seed, "imbalance")]["detected"] >= MIN_DETECTED]
+    assert len(seen) >= 6, {seed: table[(seed, "imbalance")]["detected"] for seed in SEEDS}

@@ -77,3 +77,4 @@ def test_bench_prints_the_costs_as_ratios():
     figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:4]}
     assert set(figures) == {"C", "viper", "plain"} and all(value > 0 for value in figures.values())
     assert "x C" in result.stdout and "p99/p50" in result.stdout and "over 2000 blocks" in result.stdout
+    assert "us/window" in result.stdout and "per block" in result.stdout
