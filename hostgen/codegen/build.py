@@ -28,6 +28,7 @@ from hostgen.model.tflite import ModelInfo
 from hostgen.paths import BUILD_ROOT
 from hostgen.qcheck import tax as qcheck
 from hostgen.util.atomic import staged_directory
+from hostgen.util.cache import code_key
 
 RECORD = "build.json"
 FILE_OPTIONS = ("model", "representative", "float_model", "app")
@@ -129,10 +130,19 @@ def recorded_request(out: Path) -> BuildRequest:
 
 
 def stale_inputs(out: Path) -> list[str]:
-    """The inputs of the build in `out` that changed (or vanished) since it was made."""
-    inputs = _read_record(out)["inputs"]
-    return [role for role, entry in inputs.items()
-            if not Path(entry["file"]).is_file() or file_sha256(Path(entry["file"])) != entry["sha256"]]
+    """The inputs of the build in `out` that changed (or vanished) since it was made, hostgen's own code among them."""
+    record = _read_record(out)
+    stale = [role for role, entry in record["inputs"].items()
+             if not Path(entry["file"]).is_file() or file_sha256(Path(entry["file"])) != entry["sha256"]]
+    return stale + (["hostgen's code"] if record.get("generator") != generator_key() else [])
+
+
+def generator_key() -> str:
+    """A hash of hostgen's code and templates: files rendered by other code may not match the firmware beside them."""
+    package = Path(__file__).resolve().parents[1]
+    sources = sorted(path for path in package.rglob("*")
+                     if path.suffix in (".py", ".j2", ".toml", ".proto") and "__pycache__" not in path.parts)
+    return code_key(*(part for path in sources for part in (str(path.relative_to(package)), path)))
 
 
 def current_build(board: Board, log) -> Path:
@@ -178,6 +188,7 @@ def _record(request: BuildRequest, files: dict[str, bytes], command: str, inputs
     """build.json: the request that made this build, its figures, and the hash of every input and file."""
     record = {
         "generated_by": f"hostgen {__version__}",
+        "generator": generator_key(),
         "command": command,
         "request": asdict(request),
         **figures,

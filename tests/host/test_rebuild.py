@@ -126,3 +126,17 @@ def test_an_old_build_without_a_request_is_a_clear_error(tmp_path, reference_tfl
     code = f"from hostgen.codegen.build import regenerate\nfrom pathlib import Path\nregenerate(Path({str(out)!r}), print)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0 and "does not record its request; rerun 'hostgen gen'" in result.stderr
+
+
+def test_a_build_made_by_other_hostgen_code_is_regenerated(tmp_path, reference_tflite):
+    """Templates and firmware move together: a build rendered by older code (say, before an upgrade) is not reused."""
+    build_root = tmp_path / "build"
+    assert hostgen_in(build_root, "gen", "--board", BOARD, "--model", reference_tflite).returncode == 0
+    record_path = build_root / BOARD / "build.json"
+    record = json.loads(record_path.read_text())
+    assert flash_rebuild(build_root).stdout == "", "an up-to-date build is reused as it is"
+    record["generator"] = "0" * 64
+    record_path.write_text(json.dumps(record))
+    result = flash_rebuild(build_root)
+    assert result.returncode == 0 and "inputs changed since the last build (hostgen's code): regenerating" in result.stdout
+    assert json.loads(record_path.read_text())["generator"] != "0" * 64
