@@ -227,16 +227,21 @@ class Link:
         if packet[2] | packet[3] << 8 != self.node or packet[HEADER + 3] & 0xC0:
             return False
         wanted = packet[HEADER] | packet[HEADER + 1] << 8 | packet[HEADER + 2] << 16 | packet[HEADER + 3] << 24
-        held = (self.seq - self.oldest) & COUNTER_MASK
         skip = (wanted - self.oldest) & COUNTER_MASK
-        if skip > held:  # before the oldest frame held (or far ahead of the newest, a board that restarted): from the oldest
-            skip = 0 if (self.seq - wanted) & COUNTER_MASK < HALF else held
-        start = self.tail
-        for _ in range(skip):
-            start = _frame_end(self.ring, self.mask, start)
-        if ((self.cursor - self.tail) & COUNTER_MASK) > ((start - self.tail) & COUNTER_MASK):
+        if skip > (self.seq - self.oldest) & COUNTER_MASK:  # not held
+            if (self.seq - wanted) & COUNTER_MASK < HALF:  # older than the oldest held: from the oldest
+                skip = 0
+            else:  # not behind the next number (asked by a gateway that knew this board before it restarted): as it was
+                skip = -1
+        first = self.seq
+        if skip >= 0:  # the gateway has every frame before `wanted`: the cursor goes to it, back or forward
+            start = self.tail
+            for _ in range(skip):
+                start = _frame_end(self.ring, self.mask, start)
             self.cursor = start
-        first = (self.oldest + skip) & COUNTER_MASK
+            if ((start - self.tail) & COUNTER_MASK) > ((self.high - self.tail) & COUNTER_MASK):
+                self.high = start
+            first = (self.oldest + skip) & COUNTER_MASK
         struct.pack_into("<BBHIIII", self.packet, 0, VERSION, RESENDING, self.node, 0, time.ticks_ms() & COUNTER_MASK,
                          wanted, first)
         append_crc32(self.packet, HEADER + 8)

@@ -262,10 +262,14 @@ class SequenceTracker:
         return self.nodes[key]
 
     def resume(self, key, newest: int) -> None:
-        """Carry on from a sequence number seen earlier (a gateway restarting from its spool)."""
+        """Carry on from a sequence number seen earlier (a gateway restarting from its spool).
+
+        The gateway commits a board's packets in sequence, so every number up to `newest` was
+        committed or counted missing: within SEQ_MEMORY, each is a duplicate if it comes again.
+        """
         state = self.node(key)
         state.newest = newest
-        state.seen = {newest}
+        state.seen = {(newest - back) % SEQ_MODULUS for back in range(SEQ_MEMORY)}
 
     def check(self, packet: Packet, key=None) -> str:
         if packet.kind in LINK_PACKETS:
