@@ -187,3 +187,11 @@ def test_positions_and_sequence_numbers_stay_exact_across_the_2_30_wrap(workspac
     assert seqs == [(start_seq + i) % SEQ_MODULUS for i in range(8)]
     replies = frames(again["out"])
     assert answer(replies[0]) == (SEQ_MODULUS - 2, SEQ_MODULUS - 2) and replies[1:] == frames(sent["out"])[2:]
+
+
+def test_a_resend_moves_the_cursor_forward_past_frames_the_gateway_has(workspace):
+    """Frames queued by an earlier rewind that the gateway has since received are not sent a third time."""
+    plan = [["send", 8], ["mark"], ["room", 0], resend(1), ["room", -1], resend(6), ["pump", 10], ["mark"]]
+    sent, again = run(workspace, plan)
+    replies = frames(again["out"])
+    assert [answer(frame) for frame in replies[:1]] == [(6, 6)] and replies[1:] == frames(sent["out"])[6:]
