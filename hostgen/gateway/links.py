@@ -121,7 +121,7 @@ class BoardLink:
                 self._arrive(packet, raw, now, out)
         if self.held and now >= self.hold_until:  # the board did not fill the gap: on, with the gap counted
             self._release(out, everything=True)
-        if self.ask_due:
+        if self.ask_due and self.held:
             self._ask(now)
         return out
 
