@@ -130,8 +130,9 @@ class Link:
     gateway can ask for them again; a write the stream takes only in part, or not at all,
     leaves the rest queued until the ring has to overwrite it. Positions (head, cursor,
     tail, the high mark) count bytes mod 2^30; the ring's size is a power of two, so a
-    position's place in it is `position & mask`. Counts: sent (frames written out whole for
-    the first time), dropped (frames overwritten before that), bytes (written, resent ones too).
+    position's place in it is `position & mask`. Counts, wrapping at 2^30 as every counter on the
+    link does: sent (frames written out whole for the first time), dropped (frames overwritten
+    before that), bytes (written, resent ones too), resends (RESENDs answered).
     """
 
     def __init__(self, stream, node, ring_bytes):
@@ -141,7 +142,7 @@ class Link:
         self.sent = 0
         self.dropped = 0
         self.bytes = 0
-        self.resends = 0  # RESENDs answered
+        self.resends = 0
         self.packet = bytearray(HEADER + 60)
         self.frame = bytearray(HEADER + 60 + 8)
         self.ring = bytearray(ring_bytes)
@@ -172,7 +173,7 @@ class Link:
                     self._cut()
                 self.cursor = end
             if ((self.high - self.tail) & COUNTER_MASK) < ((end - self.tail) & COUNTER_MASK):
-                self.dropped += 1
+                self.dropped = (self.dropped + 1) & COUNTER_MASK
                 self.high = end
             self.tail = end
             self.oldest = (self.oldest + 1) & COUNTER_MASK
@@ -203,7 +204,7 @@ class Link:
                 return
             fresh = (self.cursor + n - self.high) & COUNTER_MASK
             if fresh <= n:  # bytes past the high mark: their frames' ends are frames sent
-                self.sent += _zeros(self.ring, self.mask, self.high, fresh)
+                self.sent = (self.sent + _zeros(self.ring, self.mask, self.high, fresh)) & COUNTER_MASK
                 self.high = (self.cursor + n) & COUNTER_MASK
             self.cursor = (self.cursor + n) & COUNTER_MASK
             budget -= n
@@ -215,7 +216,7 @@ class Link:
             return 0
         if not written:  # None: a non-blocking stream took nothing
             return 0
-        self.bytes += written
+        self.bytes = (self.bytes + written) & COUNTER_MASK
         return written
 
     def resend(self, packet):
@@ -250,7 +251,7 @@ class Link:
         _copy_in(self.reply, COUNTER_MASK, 1, self.frame, framed)
         self.reply_at = 0
         self.reply_end = 1 + framed
-        self.resends += 1
+        self.resends = (self.resends + 1) & COUNTER_MASK
         self.pump()
         return True
 

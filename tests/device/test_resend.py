@@ -60,9 +60,10 @@ link = packets.Link(uart, NODE, RING)
 port = Port()
 receiver = commands.Commands(Board(link), port)
 for op in json.loads(PLAN):
-    if op[0] == "start":  # every position and the sequence just below the 2^30 wrap
+    if op[0] == "start":  # the sequence, every position and the counters just below the 2^30 wrap
         link.seq = link.oldest = op[1]
         link.head = link.cursor = link.tail = link.high = op[2]
+        link.sent = link.bytes = op[3]
     elif op[0] == "send":
         for i in range(op[1]):
             kind = (link.seq + i) % 3
@@ -85,7 +86,7 @@ for op in json.loads(PLAN):
         uart.failing = op[1]
     elif op[0] == "mark":
         print("mark", uart.out.hex() or "-", link.seq, link.sent, link.dropped, link.resends, receiver.resends_ignored,
-              receiver.bad_frames)
+              receiver.bad_frames, link.bytes)
         uart.out = bytearray()
 """
 
@@ -97,9 +98,10 @@ def run(workspace, plan: list) -> list[dict]:
     marks = []
     for line in result.stdout.splitlines():
         if line.startswith("mark "):
-            out, seq, sent, dropped, resends, ignored, bad = line.split()[1:]
+            out, seq, sent, dropped, resends, ignored, bad, written = line.split()[1:]
             marks.append({"out": b"" if out == "-" else bytes.fromhex(out), "seq": int(seq), "sent": int(sent),
-                          "dropped": int(dropped), "resends": int(resends), "ignored": int(ignored), "bad": int(bad)})
+                          "dropped": int(dropped), "resends": int(resends), "ignored": int(ignored), "bad": int(bad),
+                          "bytes": int(written)})
     return marks
 
 
@@ -179,12 +181,14 @@ def test_a_uart_that_takes_nothing_or_a_part_loses_nothing_while_the_ring_has_ro
     assert overflowed["sent"] + dropped == 27
 
 
-def test_positions_and_sequence_numbers_stay_exact_across_the_2_30_wrap(workspace):
-    start_seq, start_position = SEQ_MODULUS - 4, SEQ_MODULUS - 100
-    plan = [["start", start_seq, start_position], ["send", 8], ["mark"], resend(SEQ_MODULUS - 2), ["pump", 10], ["mark"]]
+def test_positions_sequence_numbers_and_counters_stay_exact_across_the_2_30_wrap(workspace):
+    start_seq, start_position, start_count = SEQ_MODULUS - 4, SEQ_MODULUS - 100, SEQ_MODULUS - 3
+    plan = [["start", start_seq, start_position, start_count], ["send", 8], ["mark"], resend(SEQ_MODULUS - 2), ["pump", 10],
+            ["mark"]]
     sent, again = run(workspace, plan)
     seqs = [p.seq for p in StreamDecoder().feed(sent["out"])]
     assert seqs == [(start_seq + i) % SEQ_MODULUS for i in range(8)]
+    assert sent["sent"] == 5 and sent["bytes"] == (start_count + len(sent["out"])) % SEQ_MODULUS
     replies = frames(again["out"])
     assert answer(replies[0]) == (SEQ_MODULUS - 2, SEQ_MODULUS - 2) and replies[1:] == frames(sent["out"])[2:]
 
