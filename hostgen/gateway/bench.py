@@ -78,18 +78,18 @@ class PtyBoard:
 
     def serve(self) -> None:
         """Answer the RESENDs the gateway has written (PACKETS.md), as the firmware does."""
-        while select.select([self.master], [], [], 0)[0]:
-            try:
+        try:
+            while select.select([self.master], [], [], 0)[0]:
                 data = os.read(self.master, 4096)
-            except OSError:  # no one has the link open
-                return
-            if not data:
-                return
-            self.incoming += data
+                if not data:
+                    break
+                self.incoming += data
+        except (OSError, ValueError):  # no one has the link open, or it is unplugged: what came is served
+            pass
         *frames, rest = bytes(self.incoming).split(b"\x00")
         self.incoming = bytearray(rest)
-        for frame in frames:
-            packet = decode_frame(frame) if frame else None
+        for frame in filter(None, frames):
+            packet = decode_frame(frame)
             if packet is None or packet.kind != "RESEND":
                 self.received += frame + b"\x00"
             elif packet.node == self.node:
