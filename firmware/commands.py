@@ -1,5 +1,6 @@
-# Commands from the gateway (PACKETS.md: COMMAND, answered by ACK or NACK). The pipeline calls
-# poll() once per block: with no bytes waiting it reads nothing and allocates nothing.
+# Commands from the gateway (PACKETS.md: COMMAND, answered by ACK or NACK), and its RESENDs, which
+# go to the link (packets.Link.resend). The pipeline calls poll() once per block: with no bytes
+# waiting it reads nothing and allocates nothing, and a RESEND allocates nothing either.
 # A command is applied only if its HMAC-SHA256 (this board's key, faultline.key, written at
 # flash time) is right and its counter is above the last accepted one (command.counter, saved
 # atomically before the command is applied, so no command is ever applied twice); it goes
@@ -17,6 +18,7 @@ COUNTER_FILE = "command.counter"
 COUNTER_TEMP = "command.tmp"
 FRAME_ROOM = const(128)  # longer than any COMMAND frame (77 bytes): longer ones are garbage
 PAYLOAD = const(56)
+RESEND_PAYLOAD = const(4)
 MAC = const(32)
 OP_SET_THRESHOLD = const(1)
 OP_STATUS = const(2)
@@ -91,6 +93,7 @@ class Commands:
         self.accepted = 0
         self.refused = 0
         self.bad_frames = 0
+        self.resends_ignored = 0  # RESENDs malformed or for another node
 
     def poll(self):
         n = self.port.readinto(self.chunk)
@@ -118,10 +121,19 @@ class Commands:
         if size < packets.HEADER + 4:
             self.bad_frames += 1
             return
-        c0, c1, c2, c3 = packet[size - 4], packet[size - 3], packet[size - 2], packet[size - 1]
-        packets.append_crc32(packet, size - 4)  # over the received CRC: compared byte by byte (no 32-bit integer)
+        # the received CRC, kept while append_crc32 writes the computed one over it: compared byte by byte
+        # (no 32-bit integer), one name each (a tuple would be an allocation on every RESEND)
+        c0 = packet[size - 4]
+        c1 = packet[size - 3]
+        c2 = packet[size - 2]
+        c3 = packet[size - 1]
+        packets.append_crc32(packet, size - 4)
         if c0 != packet[size - 4] or c1 != packet[size - 3] or c2 != packet[size - 2] or c3 != packet[size - 1]:
             self.bad_frames += 1
+            return
+        if packet[0] == packets.VERSION and packet[1] == packets.RESEND:
+            if size != packets.HEADER + RESEND_PAYLOAD + 4 or not self.pipeline.link.resend(packet):
+                self.resends_ignored += 1
             return
         version, kind, node, counter, _ = struct.unpack_from("<BBHII", packet, 0)
         if version != packets.VERSION or kind != packets.COMMAND:

@@ -68,8 +68,9 @@ def status():
                 if m.KIND == "classifier" else "fault at error >= %d" % p.settings.model_limit)
         print("          %s; decided %d, unsure %d, late %d, errors %d" % (
             gate, p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
-    print("windows   %d of %d samples every %d; packets sent %d, dropped %d, %d bytes" % (
-        p.windows, cfg.WINDOW, cfg.STRIDE, p.link.sent, p.link.dropped, p.link.bytes))
+    print("windows   %d of %d samples every %d" % (p.windows, cfg.WINDOW, cfg.STRIDE))
+    print("link      packets sent %d, dropped %d, %d bytes; %d RESENDs answered" % (
+        p.link.sent, p.link.dropped, p.link.bytes, p.link.resends))
     print("          %d withheld: their channel's sensor was bad" % p.withheld)
     for channel in p.channels:
         result = channel.result

@@ -40,7 +40,7 @@ def start():
         micropython.alloc_emergency_exception_buf(128)
     current = settings.Settings()
     current.load()
-    link = packets.Link(hw.gateway(), cfg.NODE_ID)
+    link = packets.Link(hw.gateway(), cfg.NODE_ID, cfg.RESEND_BYTES)
     running = pipeline.Pipeline(current, link, _model(), hw.safety_output(), hw.watchdog())
     pipeline.running = running
     port = hw.command_port()

@@ -257,6 +257,7 @@ class Pipeline:
             self.heartbeat()
         if self.commands is not None:
             self.commands.poll()
+        self.link.pump()  # what a write did not take whole, or a RESEND's frames, a burst a block
 
     def _windows(self, block_end):
         """Every channel's window is complete: the fallback judges each now; tier 2 starts on them."""

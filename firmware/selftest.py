@@ -10,10 +10,13 @@ import faultline_config as cfg
 import packets
 import pipeline
 from fastpath import ENERGY, PEAK
+from micropython import const
+
+SELFTEST_RING = const(128)  # transmit ring of the private pipeline's link: one frame, discarded anyway
 
 
 class _Discard:
-    def write(self, buf, n):
+    def write(self, buf, at, n):
         return n
 
 
@@ -36,7 +39,7 @@ def run(live):
     total = fault_from + cfg.WINDOW + cfg.STRIDE
     total -= total % cfg.BLOCK
     signal = _synthetic(live.settings.peak_limits[0], total, fault_from)
-    test = pipeline.Pipeline(live.settings, packets.Link(_Discard(), cfg.NODE_ID))
+    test = pipeline.Pipeline(live.settings, packets.Link(_Discard(), cfg.NODE_ID, SELFTEST_RING))
     for start in range(0, total, cfg.BLOCK):
         for i in range(start, start + cfg.BLOCK):
             test.write_sample(0, signal[i])

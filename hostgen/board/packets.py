@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
 
 from hostgen.constants import ALERT_RULES, CONFIG_SOURCE_TEXTS, DECISIONS, MACHINE_ALERT_RULES, PACKET_TYPES, PACKET_VERSION, TIERS
@@ -31,7 +32,10 @@ LAYOUTS = {
     "COMMAND": (struct.Struct("<BBHi16s32s"), ("op", "channel", None, "value", "name", "mac")),
     "ACK": (struct.Struct("<IIBBH"), ("counter", "last_counter", "op", "reason", None)),
     "NACK": (struct.Struct("<IIBBH"), ("counter", "last_counter", "op", "reason", None)),
+    "RESEND": (struct.Struct("<I"), ("first_seq",)),
+    "RESENDING": (struct.Struct("<II"), ("wanted", "first_seq")),
 }
+LINK_PACKETS = ("RESEND", "RESENDING")  # between a link's two ends, outside the board's sequence
 TYPES = {code: (name, *LAYOUTS[name]) for code, name in enumerate(PACKET_TYPES, start=1)}
 TYPE_CODES = {name: code for code, (name, _, _) in TYPES.items()}
 COMMAND_OPS = {1: "set_threshold", 2: "status"}
@@ -181,6 +185,39 @@ class StreamDecoder:
 
 
 SEQ_MODULUS = 1 << 30  # PACKETS.md: counters wrap at 2^30
+
+
+class FrameRing:
+    """The host twin of a board's transmit ring (firmware/packets.py Link): its newest frames, `size` bytes at most.
+
+    What PACKETS.md says a board does with a RESEND: send again from the first frame it holds at or
+    after the sequence number wanted (from its oldest, if that one is gone); nothing when the
+    number is not behind the board's next one. tests/device/test_resend.py holds it to the firmware.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.frames: deque[tuple[int, bytes]] = deque()
+        self.bytes = 0
+
+    def add(self, seq: int, frame: bytes) -> None:
+        while self.frames and self.bytes + len(frame) > self.size:
+            self.bytes -= len(self.frames.popleft()[1])
+        self.frames.append((seq, frame))
+        self.bytes += len(frame)
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.bytes = 0
+
+    def resend(self, wanted: int, next_seq: int) -> tuple[int, bytes]:
+        """The sequence number the board sends from, and the frames it sends again."""
+        behind = (next_seq - wanted) % SEQ_MODULUS
+        if 0 < behind < SEQ_MODULUS // 2:
+            for at, (seq, _) in enumerate(self.frames):
+                if (next_seq - seq) % SEQ_MODULUS <= behind:
+                    return seq, b"".join(frame for _, frame in list(self.frames)[at:])
+        return next_seq, b""
 SEQ_MEMORY = 1024  # how far behind the newest a late packet is still told from a duplicate
 RESTART_TICKS_MS = 10_000  # an older sequence number whose clock is this far behind the newest's: the board restarted
 
@@ -207,7 +244,8 @@ class NodeSequence:
 class SequenceTracker:
     """Per node, checks each packet's sequence number against the ones before it.
 
-    `check` says what a packet is: "new" (in order or after a gap), "late" (older than the
+    `check` says what a packet is: "link" (RESEND, RESENDING: no sequence number of the node's),
+    "new" (in order or after a gap), "late" (older than the
     newest but not seen before: reordering), "duplicate" (seen before: drop it) or
     "restart" (a BOOT: the node's sequence starts again; or, its BOOT lost, an older sequence
     number whose ticks_ms is more than RESTART_TICKS_MS behind the newest packet's). Sequence
@@ -224,12 +262,18 @@ class SequenceTracker:
         return self.nodes[key]
 
     def resume(self, key, newest: int) -> None:
-        """Carry on from a sequence number seen earlier (a gateway restarting from its spool)."""
+        """Carry on from a sequence number seen earlier (a gateway restarting from its spool).
+
+        The gateway commits a board's packets in sequence, so every number up to `newest` was
+        committed or counted missing: within SEQ_MEMORY, each is a duplicate if it comes again.
+        """
         state = self.node(key)
         state.newest = newest
-        state.seen = {newest}
+        state.seen = {(newest - back) % SEQ_MODULUS for back in range(SEQ_MEMORY)}
 
     def check(self, packet: Packet, key=None) -> str:
+        if packet.kind in LINK_PACKETS:
+            return "link"
         state = self.node(packet.node if key is None else key)
         seq = packet.seq
         if packet.kind == "BOOT":
@@ -310,6 +354,12 @@ def describe(packet: Packet, rule_names: list[str] | None = None) -> str:
         op = COMMAND_OPS.get(f["op"], f"op {f['op']}")
         reason = COMMAND_REASONS[f["reason"]] if f["reason"] < len(COMMAND_REASONS) else f"reason {f['reason']}"
         return f"{packet.kind.lower()} of command {f['counter']} ({op}): {reason}; last accepted {f['last_counter']}"
+    if packet.kind == "RESEND":
+        return f"resend from seq {f['first_seq']}"
+    if packet.kind == "RESENDING":
+        gone = (f["first_seq"] - f["wanted"]) % SEQ_MODULUS
+        lost = f", {gone} no longer held" if 0 < gone < SEQ_MODULUS // 2 else ""
+        return f"resending from seq {f['first_seq']} (asked for {f['wanted']}{lost})"
     if packet.kind == "COMMAND":
         name = f["name"].rstrip(b"\0").decode(errors="replace")
         return f"command {packet.seq}: {COMMAND_OPS.get(f['op'], f['op'])} {name} ch{f['channel']} = {f['value']}"

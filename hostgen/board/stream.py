@@ -76,7 +76,7 @@ def sequence_line(node, figures: dict) -> str:
             f"{figures['duplicates']} duplicate(s), {figures['reordered']} reordered, {figures['restarts']} restart(s)")
 
 
-SEQUENCE_MARKS = {"duplicate": " [DUPLICATE]", "late": " [LATE: reordered]", "restart": " [RESTART]", "new": ""}
+SEQUENCE_MARKS = {"duplicate": " [DUPLICATE]", "late": " [LATE: reordered]", "restart": " [RESTART]", "new": "", "link": ""}
 
 
 WINDOW_COLUMNS = ("channel", "start_sample", "decision", "tier", "rule", "score_q8", "confidence_q8",

@@ -23,6 +23,7 @@ MAX_RATE_HZ = 50_000  # a timer IRQ per sample on a MicroPython board; the BOOT 
 MAX_DERIVATION_WINDOWS = 50_000  # synthesized and kept in memory (about 1 KB each) to derive thresholds
 MAX_RIPPLE_DB = 6.0  # a passband that may sag by half is not a passband
 MAX_STOPBAND_DB = 90.0  # about what Q15 coefficients (15 bits, 6 dB a bit) can reach
+RESEND_BYTES = (128, 65536)  # the transmit ring: room for the longest frame (74 bytes), at most a 64 KiB bytearray
 
 SCHEMA: dict[str, dict[str, str]] = {
     "sampling": {
@@ -60,6 +61,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "summary_windows": "int",
         "min_confidence": "number",
         "event_log": "int",
+    },
+    "link": {
+        "resend_bytes": "int",
     },
     "model": {
         "tier2": "str",
@@ -166,3 +170,6 @@ def _check_values(path: Path, app: dict) -> None:
     _require(path, 0 < firmware["min_confidence"] <= 1, "firmware.min_confidence", firmware["min_confidence"],
              "use a probability in (0, 1]")
     _require(path, 4 <= firmware["event_log"] <= 256, "firmware.event_log", firmware["event_log"], "use 4 to 256")
+    ring = app["link"]["resend_bytes"]
+    _require(path, ring & (ring - 1) == 0 and RESEND_BYTES[0] <= ring <= RESEND_BYTES[1], "link.resend_bytes", ring,
+             f"use a power of two from {RESEND_BYTES[0]} to {RESEND_BYTES[1]}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import subprocess
 import sys
 import tempfile
@@ -29,13 +30,14 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from hostgen.board.packets import encode
+from hostgen.board.packets import FrameRing, decode_frame, encode
 from hostgen.config.app import load_app
 from hostgen.gateway.broker import LocalBroker
 from hostgen.gateway.sparkplug import parse_topic
 from hostgen.gateway.sparkplug_b_pb2 import Payload
 
 SEQ_MASK = 0x3FFFFFFF
+RESEND_BYTES = load_app()["link"]["resend_bytes"]  # a board's transmit ring, as the firmware has it by default
 
 
 class PtyBoard:
@@ -43,12 +45,18 @@ class PtyBoard:
 
     The board side stays open here (as a virtual board keeps it), so bytes wait in the kernel
     while the gateway is down; unplug() ends the pty, replug() makes a new one behind the link.
+    Like the firmware, it keeps its newest frames (a FrameRing of the firmware's default size) and
+    answers the gateway's RESENDs, read before each send; what else the gateway writes is kept in
+    `received`.
     """
 
-    def __init__(self, path: Path, node: int = 1):
+    def __init__(self, path: Path, node: int = 1, ring_bytes: int = RESEND_BYTES):
         self.path = path
         self.node = node
         self.seq = 0
+        self.ring = FrameRing(ring_bytes)
+        self.incoming = bytearray()
+        self.received = bytearray()  # what the gateway wrote but RESENDs
         self._open()
 
     def _open(self) -> None:
@@ -58,11 +66,41 @@ class PtyBoard:
             self.path.unlink()
         self.path.symlink_to(os.ttyname(self.slave))
 
-    def send(self, kind: str, **values) -> int:
+    def send(self, kind: str, garbled: bool = False, **values) -> int:
+        """Send a packet; `garbled`: noise on the line flips a byte of it (the ring keeps it intact)."""
+        self.serve()
         seq = self.seq
-        os.write(self.master, encode(kind, self.node, seq, seq * 10 & SEQ_MASK, **values))
+        frame = encode(kind, self.node, seq, seq * 10 & SEQ_MASK, **values)
+        self.ring.add(seq, frame)
+        os.write(self.master, frame[:5] + bytes([frame[5] % 255 + 1]) + frame[6:] if garbled else frame)
         self.seq = (seq + 1) & SEQ_MASK
         return seq
+
+    def serve(self) -> None:
+        """Answer the RESENDs the gateway has written (PACKETS.md), as the firmware does."""
+        try:
+            while select.select([self.master], [], [], 0)[0]:
+                data = os.read(self.master, 4096)
+                if not data:
+                    break
+                self.incoming += data
+        except (OSError, ValueError):  # no one has the link open, or it is unplugged: what came is served
+            pass
+        *frames, rest = bytes(self.incoming).split(b"\x00")
+        self.incoming = bytearray(rest)
+        for frame in filter(None, frames):
+            packet = decode_frame(frame)
+            if packet is None or packet.kind != "RESEND":
+                self.received += frame + b"\x00"
+            elif packet.node == self.node:
+                wanted = packet.fields["first_seq"]
+                first, frames_again = self.ring.resend(wanted, self.seq)
+                os.write(self.master, b"\x00" + encode("RESENDING", self.node, 0, 0, wanted=wanted, first_seq=first) + frames_again)
+
+    def restart(self) -> None:
+        """The board starts again: its sequence from 0, its ring empty."""
+        self.seq = 0
+        self.ring.clear()
 
     def unplug(self) -> None:
         self.close()

@@ -73,6 +73,7 @@ class Gateway:
             board = Board(BoardLink(board_config, self.tracker, config.reconnect_s), key, record.get("boot"),
                           record.get("config_hash"), counter=record.get("command_counter", 0),
                           sent_up_to=record.get("sent_up_to", 0))
+            board.link.node = record.get("node")  # what its RESEND on opening the link is addressed to
             self.boards[board.name] = board
         self.session: MqttSession | None = None
         self.ready = False  # NBIRTH published in the current session
@@ -142,8 +143,9 @@ class Gateway:
     def step(self, wait: float = 0.05) -> None:
         """One turn: acknowledgements and what to publish next (one commit), publish; then wait, read, commit.
 
-        Bytes read from a port are committed (fsync) at once: a kill between the read and the
-        commit is the only way to lose a packet the gateway took from a port, and it is kept short.
+        Packets read from a port are committed (fsync) at once, in sequence per board; what a kill
+        between the read and the commit loses, the board sends again when the restarted gateway
+        asks it to (RESEND, from the number after the newest committed).
         """
         with self.spool.transaction(durable=False):
             self._handle_events()
@@ -219,13 +221,14 @@ class Gateway:
         stamp = now_ms()
         for board in self.boards.values():
             link = board.link
-            if link.fileno() not in readable:
+            waiting = link.fileno() in readable
+            if not waiting and not link.holding:  # a link holding packets after a gap may release them
                 continue
             bad_before = link.decoder.bad_frames
             was_up = link.up
             state = self.tracker.node(board.name)
             before = (state.duplicates, state.reordered, state.restarts, state.gaps)
-            got = link.read()
+            got = link.read(waiting)
             if was_up and not link.up:
                 self.log(f"board {board.name}: {link.problem}; reopening every {self.config.reconnect_s:g} s")
             counts = {"bad_frames": link.decoder.bad_frames - bad_before}

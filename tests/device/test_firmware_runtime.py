@@ -3,11 +3,14 @@ dispatch and containment, heap need, several channels."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from device_support import machine_run, scenario_machine
 
 from hostgen.board.image import firmware_files
+from hostgen.board.packets import encode
 from hostgen.board.replay import FirmwareWorkspace, replay
 from hostgen.board.unix_port import unix_heap_bytes
 from hostgen.config.board import board_names, load_board
@@ -27,14 +30,16 @@ def measure(running, sampler):
     gc.collect()
     gc.disable()  # GC runs only here, at this chosen point, never inside the loop
     windows = running.windows
+    resends = running.link.resends
+    ignored = running.commands.resends_ignored
     blocks = 0
     before = gc.mem_alloc()
     while sampler._feed_block():
         running.process()
         blocks += 1
     after = gc.mem_alloc()
-    print("steady", before, after, (running.windows - windows) & 0x3FFFFFFF, blocks, running.link.sent, running.windows,
-          running.withheld)
+    print("steady", before, after, (running.windows - windows) & 0x3FFFFFFF, blocks, running.link.sent,
+          running.link.resends - resends, running.commands.resends_ignored - ignored, running.windows, running.withheld)
 
 
 measure(faultline.start(), faultline.sampler)
@@ -54,17 +59,34 @@ def mixed_recording():
     return np.clip(x, -32768, 32767).astype(np.int16).reshape(-1, 1)
 
 
+def _resends() -> bytes:
+    """RESENDs the gateway might send (from far back, the recent past, ahead) and malformed ones, a pipe's worth."""
+    frames = [encode("RESEND", 1, 0, 0, first_seq=wanted) for wanted in (0, 40, 200, 10**6)]
+    frames += [encode("RESEND", 9, 0, 0, first_seq=3), encode("RESEND", 1, 0, 0, first_seq=2**30)]  # another node; 2^30
+    stream = b"".join(frames)
+    return stream * (60_000 // len(stream))
+
+
 def test_steady_state_loop_allocates_nothing(board, mixed_recording, tmp_path):
+    """Nor does the transmit ring, or answering RESENDs (a pipe full of them, read a burst a block)."""
     scenario = tmp_path / "scenario.i16"
     mixed_recording.tofile(scenario)
-    with FirmwareWorkspace(board) as workspace:
-        result = workspace.run_code(STEADY_STATE, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin")})
+    fifo = tmp_path / "commands.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(writer, _resends())
+        with FirmwareWorkspace(board) as workspace:
+            result = workspace.run_code(STEADY_STATE, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(tmp_path / "link.bin"),
+                                                       "FAULTLINE_COMMANDS": str(fifo)})
+    finally:
+        os.close(writer)
     assert result.returncode == 0, result.stderr
     line = next(text for text in result.stdout.splitlines() if text.startswith("steady"))
-    before, after, windows, blocks, sent, window_count, withheld_count = map(int, line.split()[1:])
-    assert windows >= 1000 and blocks >= 16_000
+    before, after, windows, blocks, sent, resends, ignored, window_count, withheld_count = map(int, line.split()[1:])
+    assert windows >= 1000 and blocks >= 16_000 and resends >= 1000 and ignored >= 500
     assert window_count < 1000 and withheld_count < 1000, "the counters wrapped at 2**30 instead of growing into big ints"
-    assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets"
+    assert after == before, f"{after - before} bytes allocated over {windows} windows, {sent} packets, {resends} RESENDs"
 
 
 MODEL_INTERFACE = """NAME = "double"

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from hostgen.gateway.bench import PtyBoard
+from hostgen.gateway.bench import RESEND_BYTES, PtyBoard
 from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
 from hostgen.gateway.sparkplug import decode_payload, parse_topic
 
@@ -106,18 +107,17 @@ class Subscriber:
 class PlayedBoard(PtyBoard):
     """A board's gateway link played from the project's encoder (the benchmark's PtyBoard), remembering what it sent."""
 
-    def __init__(self, path: Path, node: int = 1):
-        super().__init__(path, node)
+    def __init__(self, path: Path, node: int = 1, ring_bytes: int = RESEND_BYTES):
+        super().__init__(path, node, ring_bytes)
         self.sent: list[tuple[str, int]] = []
-        self.received = bytearray()  # what the gateway wrote back (commands)
 
-    def send(self, kind: str, **values) -> int:
-        seq = super().send(kind, **values)
+    def send(self, kind: str, garbled: bool = False, **values) -> int:
+        seq = super().send(kind, garbled, **values)
         self.sent.append((kind, seq))
         return seq
 
     def boot(self, config_hash: int = 1234) -> None:
-        self.seq = 0
+        self.restart()
         self.send("BOOT", major=0, minor=1, patch=0, channels=1, rate_hz=1000, block=8, window=256, stride=128,
                   config_hash=config_hash, tier2=0, config_source=1)
 
@@ -125,8 +125,8 @@ class PlayedBoard(PtyBoard):
         self.send("HEARTBEAT", uptime_ms=self.seq, heap_free=1000, heap_used=2000, loop_p50_us=40, loop_p99_us=90,
                   loop_max_us=200, config_hash=config_hash)
 
-    def alert(self, value: int = 5000) -> None:
-        self.send("ALERT", channel=0, rule=0, raised=1, value=value, limit=4000, sample=self.seq * 8)
+    def alert(self, value: int = 5000, garbled: bool = False) -> None:
+        self.send("ALERT", garbled, channel=0, rule=0, raised=1, value=value, limit=4000, sample=self.seq * 8)
 
     def window(self) -> None:
         self.send("WINDOW", channel=0, decision=2, tier=0, rule=1, score_q8=300, confidence_q8=0, start_sample=self.seq * 128,
@@ -135,13 +135,13 @@ class PlayedBoard(PtyBoard):
     def raw(self, data: bytes) -> None:
         os.write(self.master, data)
 
+    def lose_unread(self) -> None:
+        """What the gateway has not read is gone, as a UART's bytes are with no one listening."""
+        termios.tcflush(self.slave, termios.TCIFLUSH)
+
     def read_back(self) -> bytes:
-        os.set_blocking(self.master, False)
-        try:
-            while True:
-                self.received += os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            pass
+        """What the gateway wrote back but RESENDs (commands), RESENDs answered."""
+        self.serve()
         return bytes(self.received)
 
 

@@ -40,11 +40,11 @@ import packets
 class Sink:
     def __init__(self):
         self.data = bytearray()
-    def write(self, buf, n):
-        self.data += buf[:n]
+    def write(self, buf, at, n):
+        self.data += buf[at:at + n]
         return n
 sink = Sink()
-link = packets.Link(sink, {node})
+link = packets.Link(sink, {node}, 4096)
 for kind, values in json.loads({plan!r}):
     v = values
     if kind == "BOOT":
