@@ -57,13 +57,13 @@ def first_difference(expected: np.ndarray, got: np.ndarray) -> str | None:
             f"expected {int(expected.reshape(len(expected), -1)[item, byte])}, got {int(got.reshape(len(got), -1)[item, byte])}")
 
 
-def open_engine(model_path, heap_bytes: int):
-    """The model compiled as `hostgen infer` compiles it, in a runner (close it when done)."""
+def open_engine(model_path, heap_bytes: int, recipe: str = "centred_full_scale"):
+    """The model compiled as `hostgen infer` compiles it (or with another input recipe), in a runner (close it when done)."""
     from hostgen.model.engine.generate import compile_model
     from hostgen.model.engine.infer import engine_name
     from hostgen.model.engine.runners import EngineRunner
     from hostgen.model.tflite import load_model
 
     model = load_model(model_path)
-    compiled = compile_model(model, engine_name(model_path), "pytest")
+    compiled = compile_model(model, engine_name(model_path), "pytest", recipe)
     return EngineRunner(model, compiled, heap_bytes, "pytest")

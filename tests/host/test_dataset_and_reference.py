@@ -55,3 +55,34 @@ def test_reference_model_is_cached_and_accurate(reference_tflite):
     again = run_hostgen("train")
     assert again.returncode == 0 and "training" not in again.stderr
     assert (REPO / "build" / "reference" / "heldout.npz").is_file()
+
+
+def test_operating_cut_is_the_lowest_that_holds_on_every_set():
+    from hostgen.model.reference import operating_cut
+
+    normal = np.linspace(0.0, 0.99, 100)  # 1% of these windows lie above 0.98, 2% above 0.97
+    shifted = np.concatenate([np.linspace(0.0, 0.5, 97), [0.975, 0.985, 0.995]])
+    labels = np.zeros(100, int)
+    assert operating_cut([normal], [labels], 0.01) == pytest.approx(0.98)
+    assert operating_cut([normal, shifted], [labels, labels], 0.01) == pytest.approx(0.985)
+    assert operating_cut([normal], [labels], 0.0) == pytest.approx(0.99)
+
+
+def test_reference_figures_are_the_shipped_int8_model_s_at_a_cut_chosen_on_validation(reference_tflite):
+    from hostgen.model.reference import RECIPE, TARGET_MAX_FALSE_ALARMS, TARGET_MIN_RECALL
+    from hostgen.model.tflite import load_model
+    from hostgen.model.tflm_run import tflm_predict
+
+    figures = json.loads((reference_tflite.parent / "reference.json").read_text())
+    with np.load(reference_tflite.parent / "heldout.npz") as held:
+        decided = tflm_predict(load_model(reference_tflite), held["x"]).argmax(1)
+        y = held["y"]
+    assert figures["heldout"]["int8_tflm"] == {"false_alarm_rate": round(float(np.mean(decided[y == 0] != 0)), 4),
+                                               "fault_recall": round(float(np.mean(decided[y != 0] != 0)), 4)}
+    for part in ("validation", "validation_shifted"):
+        assert figures[part]["float"]["false_alarm_rate"] <= RECIPE["validation_max_false_alarms"]
+    assert figures["meets_targets"] == all(
+        figures[part]["int8_tflm"]["false_alarm_rate"] <= TARGET_MAX_FALSE_ALARMS and figures[part]["int8_tflm"]["fault_recall"] >= TARGET_MIN_RECALL
+        for part in ("heldout", "heldout_shifted"))
+    seeds = [RECIPE[k] for k in ("train_seed", "train_shifted_seed", "validation_seed", "validation_shifted_seed", "heldout_seed", "shifted_seed")]
+    assert len(set(seeds)) == len(seeds), "training, validation and held-out windows come from distinct machines"

@@ -12,6 +12,7 @@ from helpers import run_hostgen
 
 from hostgen.board.unix_port import unix_heap_bytes
 from hostgen.config.board import load_board
+from hostgen.model.engine.runners import C_FLAGS, UBSAN_32_FLAGS
 
 HEAP = unix_heap_bytes(load_board("stm32f4"))
 ZOO_ENGINE_MODELS = ("dense_per_channel", "dense_per_tensor", "conv2d_depthwise", "conv2d_same_pooled", "residual_logistic",
@@ -49,7 +50,16 @@ def _sliced_equals_whole(runner) -> None:
 
 @pytest.fixture(scope="module")
 def reference_engine(reference_tflite):
-    with open_engine(reference_tflite, HEAP) as runner:
+    from hostgen.model.reference import INPUT_RECIPE
+
+    with open_engine(reference_tflite, HEAP, INPUT_RECIPE) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def normalised_engine(reference_tflite):
+    """The reference model behind the normalised_second_difference recipe: the recipe's board code under test."""
+    with open_engine(reference_tflite, HEAP, "normalised_second_difference") as runner:
         yield runner
 
 
@@ -81,53 +91,101 @@ def test_sliced_run_equals_whole_run(reference_engine):
 
 
 @pytest.mark.slow
-def test_micropython_allocates_nothing_per_inference(reference_engine):
-    invoke, sliced, classify = reference_engine.allocated_bytes(1000)
+@pytest.mark.parametrize("engine", ["reference_engine", "normalised_engine"])
+def test_micropython_allocates_nothing_per_inference(request, engine):
+    invoke, sliced, classify = request.getfixturevalue(engine).allocated_bytes(1000)
     assert (invoke, sliced, classify) == (0, 0, 0), f"gc.mem_alloc() grew by {invoke} (invoke), {sliced} (begin/step), {classify} (classify) over 1,000 each"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["reference", "autoencoder", "conv2d_same_pooled"])
-def test_recipe_and_scores_agree_between_host_and_board(reference_engine, zoo, source):
+@pytest.mark.parametrize("source", ["reference", "normalised", "autoencoder", "conv2d_same_pooled"])
+def test_recipe_and_scores_agree_between_host_and_board(reference_engine, normalised_engine, zoo, source):
     """prepare() + invoke() + scores() on the board (C and viper) against the recipe's numpy definition."""
     from hostgen.data import synthetic as dataset
     from hostgen.model.engine import reference
     from hostgen.model.engine.generate import scores
 
-    runner = reference_engine if source == "reference" else open_engine(zoo[source], HEAP)
+    engines = {"reference": reference_engine, "normalised": normalised_engine}
+    runner = engines[source] if source in engines else open_engine(zoo[source], HEAP)
     compiled = runner.compiled
     windows, _ = dataset.make_windows(11, 400 * compiled.recipe.channels, window=compiled.recipe.window)
     counts = windows.reshape(400, compiled.recipe.channels, -1).transpose(0, 2, 1).reshape(400, -1)
     counts[:8] = np.array([32767, -32768] * (counts.shape[1] // 2), np.int16)[: counts.shape[1]]  # full scale, largest mean swings
     counts[8] = -32768
+    counts[9] = 0
+    counts[9, counts.shape[1] // 2] = 1  # the smallest second difference: the largest reciprocal of the peak
+    counts[10] = 5 * (np.arange(counts.shape[1]) % 3 == 0)  # peak 10 on every third sample
+    counts[11] = 32767
+    counts[11, 7:9] = -32768  # one full-scale notch among silence
     prepared = compiled.recipe.prepare(counts)
     expected_scores, expected_best = scores(compiled, prepared, reference.run(compiled.graph, prepared.reshape(len(prepared), *compiled.graph.input_tensor.shape)))
     width = expected_scores.shape[1]
-    for implementation in ("c", "micropython"):
-        inputs, got_scores, got_best = runner.classify(implementation, counts)
+    for implementation, flags in (("c", C_FLAGS), ("c", UBSAN_32_FLAGS), ("micropython", None)):
+        inputs, got_scores, got_best = runner.classify(implementation, counts, c_flags=flags or C_FLAGS)
         assert first_difference(prepared, inputs) is None, f"{implementation} prepare(): {first_difference(prepared, inputs)}"
         assert np.array_equal(expected_scores, got_scores[:, :width]), f"{implementation} scores differ"
         assert np.array_equal(expected_best, got_best), f"{implementation} best class differs"
-    if runner is not reference_engine:
+    if source not in engines:
         runner.close()
 
 
 def test_reference_recipe_matches_the_training_input(reference_tflite):
-    """The integer recipe is the reference model's float input (mean removed, /32768) to within one step."""
+    """The integer recipe the board runs is the float input the reference model was trained on, to within one step."""
     from hostgen.data import synthetic as dataset
     from hostgen.model.engine.lowering import lower
     from hostgen.model.engine.recipe import make_recipe
+    from hostgen.model.reference import INPUT_RECIPE, model_input
     from hostgen.model.tflite import load_model
     from hostgen.model.tflm_run import quantize_input
 
     graph = lower(load_model(reference_tflite), "faultline")
-    recipe = make_recipe("centred_full_scale", graph.input_tensor)
+    recipe = make_recipe(INPUT_RECIPE, graph.input_tensor)
     windows, _ = dataset.make_windows(5, 200)
     tensor = graph.input_tensor
-    expected = np.stack([quantize_input(x, tensor.scale, tensor.zero_point) for x in dataset.model_input(windows)]).reshape(200, -1)
+    expected = np.stack([quantize_input(x, tensor.scale, tensor.zero_point) for x in model_input(windows)]).reshape(200, -1)
     got = recipe.prepare(windows)
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert np.mean(got == expected) > 0.97  # the integer mean drops the fraction of a count: rare one-step flips
+
+
+def test_normalised_recipe_matches_its_float_input():
+    from hostgen.data import synthetic as dataset
+    from hostgen.model.engine.lowering import Tensor
+    from hostgen.model.engine.recipe import make_recipe, normalised_input
+    from hostgen.model.tflm_run import quantize_input
+
+    windows, _ = dataset.make_windows(5, 200, speeds=(0.6, 1.4), loads=(0.5, 1.2))
+    scale, zero_point = 2 / 255, -1  # what the converter makes of inputs in [-1, 1]
+    recipe = make_recipe("normalised_second_difference", Tensor(0, (1, 256, 1), scale, zero_point))
+    expected = np.stack([quantize_input(x, scale, zero_point) for x in normalised_input(windows)]).reshape(200, -1)
+    got = recipe.prepare(windows)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert np.mean(got == expected) > 0.99  # float rounding against the integer requantize: rare one-step flips
+
+
+def test_normalised_second_difference_stays_inside_31_bits():
+    """Every product the board forms is at most 2^28 and every value at most 2^14, on full-scale, silent and tiny windows."""
+    from hostgen.model.engine.recipe import NORMALISED_UNIT, RECIPROCAL_NUMERATOR, normalised_second_difference
+
+    rng = np.random.default_rng(3)
+    windows = np.concatenate([
+        np.array([[32767, -32768] * 128, [-32768] * 256, [0] * 255 + [1]]),
+        rng.integers(-32768, 32768, (200, 256)),
+        rng.integers(-2, 3, (200, 256)),
+    ]).astype(np.int64)[..., np.newaxis]
+    d = np.zeros_like(windows)
+    d[:, 2:] = windows[:, 2:] - 2 * windows[:, 1:-1] + windows[:, :-2]
+    peak = np.maximum(np.abs(d).max(axis=1, keepdims=True), 1)
+    assert np.abs(d).max() == 2 * 32767 + 2 * 32768 and (np.abs(d) * (RECIPROCAL_NUMERATOR // peak)).max() <= 1 << 28
+    n = normalised_second_difference(windows)
+    assert np.abs(n).max() == NORMALISED_UNIT and np.all(n[:, :2] == 0) and not np.any(n[1])
+
+
+def test_app_config_knows_every_engine_recipe():
+    from hostgen.config.app import INPUT_RECIPES
+    from hostgen.model.engine.recipe import RECIPES
+
+    assert INPUT_RECIPES == RECIPES
 
 
 @pytest.mark.slow

@@ -74,14 +74,15 @@ class EngineRunner(HarnessDirectory):
             raise ValueError(implementation)
         return np.fromfile(out_path, np.int8).reshape(shape)
 
-    def classify(self, implementation: str, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def classify(self, implementation: str, windows: np.ndarray,
+                 c_flags: list[str] = C_FLAGS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """int16 windows (n, window * channels) -> (input tensors int8, scores int32, best int32) via prepare/scores."""
         windows = np.ascontiguousarray(windows, np.int16)
         size, outputs = self.compiled.plan.input_bytes, self.compiled.plan.output_bytes
         in_path, out_path = self.workdir / "windows.i16", self.workdir / "classified.bin"
         windows.tofile(in_path)
         if implementation == "c":
-            subprocess.run([str(self.c_binary()), "classify", str(in_path), str(out_path)], check=True)
+            subprocess.run([str(self.c_binary(c_flags)), "classify", str(in_path), str(out_path)], check=True)
         else:
             self.micropython("classify", str(in_path), str(out_path))
         record = np.dtype([("input", np.int8, size), ("scores", "<i4", outputs), ("best", "<i4")])
