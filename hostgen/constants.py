@@ -9,6 +9,7 @@ FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr", "periodicity", "o
 DECISIONS = ("normal", "suspect", "fault")  # a window's decision, by its code
 NORMAL, SUSPECT, FAULT = range(3)
 NO_RULE = -1
+HELD_DECISION_SLOTS = 5  # array('i') slots the pipeline keeps per window awaiting the release of its decision
 
 ALERT_RULES = ("peak", "energy", "saturated", "stuck", "dropout", "disconnected")  # an ALERT's rule, by its code
 MACHINE_ALERT_RULES = ("peak", "energy")  # the fast path's limits; the others are sensor faults

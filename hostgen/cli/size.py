@@ -41,7 +41,6 @@ def run(args) -> int:
 
 
 def format_tier2(tier2: dict) -> str:
-    from hostgen.codegen.tier2_files import FIRMWARE_HEAP_32BIT
 
     if tier2["engine"] != "on":
         return f"tier 2   off: {tier2['reason']}"
@@ -49,7 +48,7 @@ def format_tier2(tier2: dict) -> str:
         f"tier 2   {tier2['module']} ({tier2['kind']}): activations {tier2['engine_activation_bytes']:,} bytes, weights "
         f"{tier2['engine_weight_bytes']:,} bytes, {tier2['engine_macs']:,} MACs, .mpy {tier2['mpy_bytes']:,} bytes ({tier2['mpy_arch']})",
         f"heap     about {tier2['firmware_heap_32bit_bytes']:,} of {tier2['board_heap_bytes']:,} bytes on a 32-bit board "
-        f"(firmware {FIRMWARE_HEAP_32BIT:,} measured and counted + transmit ring {tier2['transmit_ring_32bit_bytes']:,} + model "
+        f"(firmware {tier2['firmware_own_32bit_bytes']:,} measured and counted + transmit ring {tier2['transmit_ring_32bit_bytes']:,} + model "
         f"{tier2['model_heap_32bit_bytes']:,} counted)",
     ])
 

@@ -13,17 +13,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostgen.constants import FEATURES, HELD_DECISION_SLOTS
+from hostgen.dsp.fastpath import decision_delay_windows
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import ModelInfo
 
 GC_BLOCK_32 = 16  # bytes per GC block on a 32-bit MicroPython (4 words)
 OBJECT_32 = 16  # a bytes or bytearray object's own block on 32 bits: type, length, hash or flags, data pointer
 # The firmware with diag and selftest, without a model: 43,008 bytes measured on a 32-bit MicroPython (v1.28
-# unix port, armhf, run under qemu-arm; DESIGN.md's facts of 2026-12) before the link kept a transmit ring,
-# plus the code the ring added to the firmware's .mpy files (packets, commands, pipeline, diag, selftest,
-# faultline for armv7emsp: 2,003 bytes, counted with mpy-cross). The base the ring's own buffer
-# (transmit_ring_32bit_bytes) and the model's 32-bit figure are added to.
-FIRMWARE_HEAP_32BIT = 43_008 + 2_003
+# unix port, armhf, run under qemu-arm; DESIGN.md's facts of 2026-12), plus the code added to the .mpy files
+# (armv7emsp, counted with mpy-cross) since: 2,003 bytes for the transmit ring (packets, commands, pipeline, diag,
+# selftest, faultline) and 2,057 for once_per_turn and held decisions (the generated fallback, pipeline, fastpath).
+# The base that the buffers added since (pipeline_buffers_32bit_bytes, transmit_ring_32bit_bytes) and the model's
+# 32-bit figure are added to.
+FIRMWARE_HEAP_32BIT = 43_008 + 2_003 + 2_057
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str) -
     if figures["firmware_heap_32bit_bytes"] > board["micropython"]["heap_bytes"]:
         too_big = (
             f"with model {model.path.name} the firmware needs about {figures['firmware_heap_32bit_bytes']:,} bytes of "
-            f"MicroPython heap on a 32-bit board ({FIRMWARE_HEAP_32BIT:,} for the firmware + "
+            f"MicroPython heap on a 32-bit board ({figures['firmware_own_32bit_bytes']:,} for the firmware + "
             f"{figures['transmit_ring_32bit_bytes']:,} for its transmit ring ([link] resend_bytes) + {figures['model_heap_32bit_bytes']:,} "
             f"for the model: {figures['mpy_bytes']:,} of .mpy, {compiled.plan.activation_bytes:,} of activations), but "
             f"{board.name} has {board['micropython']['heap_bytes']:,}: use a smaller model or a board with more RAM"
@@ -114,6 +117,18 @@ def _block_32(payload: int) -> int:
     return OBJECT_32 + -(-payload // GC_BLOCK_32) * GC_BLOCK_32
 
 
+def pipeline_buffers_32bit_bytes(app: dict) -> int:
+    """Buffers the pipeline gained after FIRMWARE_HEAP_32BIT was measured, in both pipelines at selftest's peak.
+
+    Per channel: the raw window's history (once_per_turn reads it; before, only a model's input did), and each
+    held decision's slots and result array; once: the raw window the fallback reads.
+    """
+    window, channels = app["sampling"]["window_samples"], app["sampling"]["channels"]
+    delay = decision_delay_windows(app)
+    held = _block_32(4 * HELD_DECISION_SLOTS * delay) + delay * _block_32(4 * (len(FEATURES) + 3)) + _block_32(4 * delay)
+    return 2 * (channels * (_block_32(2 * window) + held) + _block_32(2 * window))
+
+
 def transmit_ring_32bit_bytes(app: dict) -> int:
     """The link's transmit ring (`[link] resend_bytes`, a bytearray), allocated at start-up after FIRMWARE_HEAP_32BIT was measured."""
     return _block_32(app["link"]["resend_bytes"])
@@ -135,16 +150,18 @@ def _heap_figures(compiled, module: str, board, app: dict) -> dict:
     plan = compiled.plan
     runtime = sum(_block_32(n) for n in (plan.input_bytes, plan.output_bytes, max(plan.arena_bytes, 1), 8))
     sampling = app["sampling"]
-    windows = sampling["channels"] * 2 * _block_32(2 * sampling["window_samples"])  # raw history + held window
+    windows = sampling["channels"] * _block_32(2 * sampling["window_samples"])  # the window held for the model
     scores = _block_32(4 * max(compiled.classes, 1))
     model_heap = len(mpy) + constants * GC_BLOCK_32 + runtime + windows + scores
+    firmware = FIRMWARE_HEAP_32BIT + pipeline_buffers_32bit_bytes(app)
     ring = transmit_ring_32bit_bytes(app)
     return {
         "mpy_arch": board["core"]["mpy_cross_arch"],
         "mpy_bytes": len(mpy),
         "model_heap_32bit_bytes": model_heap,
+        "firmware_own_32bit_bytes": firmware,
         "transmit_ring_32bit_bytes": ring,
-        "firmware_heap_32bit_bytes": FIRMWARE_HEAP_32BIT + ring + model_heap,
+        "firmware_heap_32bit_bytes": firmware + ring + model_heap,
         "board_heap_bytes": board["micropython"]["heap_bytes"],
     }
 

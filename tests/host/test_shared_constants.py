@@ -66,3 +66,7 @@ def test_the_generated_fallback_takes_the_host_tables(name, value):
 
     source = render_dsp_files(plan_dsp(load_board("stm32f4"), None), "test")["fallback.py"].decode()
     assert literal_assignments(source)[name] == value
+
+
+def test_the_held_decision_slots_the_heap_count_assumes():
+    assert firmware_constants("pipeline")["HELD_SLOTS"] == constants.HELD_DECISION_SLOTS
