@@ -25,9 +25,34 @@ def test_packets_survive_reopening_and_leave_only_when_acknowledged(tmp_path):
     spool = Spool(tmp_path, 10**9, 10**9)
     rows = spool.pending("a", 0, 10)
     assert [r.seq for r in rows] == [0, 1, 2, 3, 4] and spool.device("a")["newest_seq"] == 4
-    spool.delivered({"a": [rows[0].id, rows[1].id]})
+    spool.delivered({"a": [rows[0].id, rows[1].id]}, now=5_000)
     assert [r.seq for r in spool.pending("a", 0, 10)] == [2, 3, 4] and spool.device("a")["published"] == 2
+    assert spool.depth() == {"a": 3}
     assert spool.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_acknowledged_packets_are_kept_for_the_redelivery_window_then_leave(tmp_path):
+    spool = Spool(tmp_path, 10**9, 10**9)
+    spool.register("a", "/dev/x")
+    spool.add(_rows("a", 0, 4), {})
+    rows = spool.pending("a", 0, 10)
+    spool.delivered({"a": [rows[0].id]}, now=1_000)
+    spool.delivered({"a": [rows[1].id, rows[2].id]}, now=3_000)
+    spool.delivered({"a": [rows[2].id]}, now=3_500)  # a repeated PUBACK counts once
+    assert spool.device("a")["published"] == 3 and spool.depth() == {"a": 1}
+    assert spool.redeliver(acked_since_ms=2_000) == {"a": 2}  # the broker lost its session: PUBACKs since 2 s taken back
+    assert [r.seq for r in spool.pending("a", 0, 10)] == [1, 2, 3] and spool.device("a")["published"] == 1
+    spool.prune_acked(acked_before_ms=1_001)
+    assert spool.db.execute("SELECT COUNT(*) FROM packets").fetchone()[0] == 3 and spool.redeliver(0) == {}
+
+
+def test_a_spool_bound_takes_acknowledged_packets_first_and_does_not_count_them(tmp_path):
+    frame_size = len(_rows("a", 0, 1)[0][6])
+    spool = Spool(tmp_path, 4 * frame_size, 10**9)
+    spool.register("a", "/dev/x")
+    spool.add(_rows("a", 0, 6), {})
+    spool.delivered({"a": [r.id for r in spool.pending("a", 0, 3)]}, now=1_000)
+    assert spool.enforce_bounds(now=2_000) == {} and [r.seq for r in spool.pending("a", 0, 10)] == [3, 4, 5]
 
 
 def test_bounds_by_size_and_age_drop_the_oldest_and_count_them(tmp_path):
