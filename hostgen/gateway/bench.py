@@ -31,7 +31,7 @@ import paho.mqtt.client as mqtt
 
 from hostgen.board.packets import encode
 from hostgen.config.app import load_app
-from hostgen.gateway.broker import LocalBroker
+from hostgen.gateway.broker import LocalBroker, sparkplug_acl
 from hostgen.gateway.sparkplug import parse_topic
 from hostgen.gateway.sparkplug_b_pb2 import Payload
 
@@ -259,7 +259,7 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
     with tempfile.TemporaryDirectory(prefix="faultline-gateway-bench-") as name:
         work = Path(name)
         passwords = {"gateway": secrets.token_hex(8), "plant": secrets.token_hex(8)}
-        broker = LocalBroker(work / "broker", passwords)
+        broker = LocalBroker(work / "broker", passwords, sparkplug_acl({"gateway": ("bench", "bench-gw")}, hosts=("plant",)))
         broker.start()
         links = [PtyBoard(work / f"board{i:02d}", i + 1) for i in range(boards)]
         args = ["--broker", f"mqtt://gateway:{passwords['gateway']}@127.0.0.1:{broker.port}", "--group", "bench",

@@ -17,12 +17,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hostgen.gateway.bench import PtyBoard
-from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
+from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable, sparkplug_acl  # noqa: F401 (free_port: for tests)
 from hostgen.gateway.sparkplug import decode_payload, parse_topic
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "gateway", "s3cret-for-tests"
-READER, READER_PASSWORD = "reader", "reader-pass"
+READER, READER_PASSWORD = "reader", "reader-pass"  # reads everything, publishes nothing
+PLANT, PLANT_PASSWORD = "plant", "plant-pass"  # a host: reads everything, may command (DCMD, NCMD), has a STATE
 
 
 def wait_for(condition, timeout: float, what: str, step: float = 0.05):
@@ -36,10 +37,12 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.05):
 
 
 class Broker(LocalBroker):
-    """The tests' broker: the gateway's user and a reader for the subscriber."""
+    """The tests' broker: the gateway's user (any group and edge node id: the tests run several), a reader for
+    the subscriber, and a plant that may command."""
 
     def __init__(self, directory: Path):
-        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD})
+        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD, PLANT: PLANT_PASSWORD},
+                         sparkplug_acl({USER: ("+", "+")}, hosts=(PLANT,), readers=(READER,)))
 
 
 @dataclass
