@@ -2,10 +2,10 @@
 
 One thread reads every link, commits what it decoded to the spool, and publishes from
 the spool in order per board, at most `max_inflight` QoS 1 messages awaiting PUBACK; a
-PUBACK marks the packet acknowledged, and it leaves the spool `redeliver_s` later. paho's
-own thread only queues events. After a reconnect (a new MQTT session: NBIRTH with the next
-bdSeq, DBIRTH per board) the spool is sent again from its oldest unacknowledged packet per
-board, marked historical if it was received before this session began; a session the
+PUBACK marks the packet acknowledged, and it leaves the spool `redeliver_s` later. The
+MQTT connection is driven from the same thread (mqtt_session.py). After a reconnect (a new
+MQTT session: NBIRTH with the next bdSeq, DBIRTH per board) the spool is sent again from its
+oldest unacknowledged packet per board, marked historical if it was received before this session began; a session the
 broker lost (not our own disconnect) also makes what it acknowledged in the last
 `redeliver_s` unacknowledged again. With a `primary_host`, births and data wait for its
 Sparkplug STATE to say online. A board's BOOT (reset), a new config hash in its heartbeat,
@@ -36,6 +36,7 @@ PROBE_S = 1.0  # how long a starting gateway listens for another one answering f
 STATUS_EVERY_S = 1.0
 NODE_REPORT_EVERY_S = 10.0
 REPLAYED = COMMAND_REASONS.index("replayed counter")
+ACK_POLL_S = 0.002  # the loop's wait for links while the in-flight window is full
 NO_HOST_STATE = -1  # no STATE from the primary host accepted yet
 
 
@@ -114,7 +115,7 @@ class Gateway:
         self._wake()
 
     def _wake(self) -> None:
-        """Cut the loop's wait short (a signal, or an event from paho's thread)."""
+        """Cut the loop's wait short (a signal, or the MQTT connection opened or failed)."""
         try:
             os.write(self.wake_write, b"x")
         except OSError:  # the pipe is full: the loop has wake-ups waiting already
@@ -158,6 +159,8 @@ class Gateway:
         self._publish(batches)
         room = len(self.inflight) < self.config.max_inflight
         busy = self.ready and room and any(board.dirty for board in self.boards.values())
+        if self.ready and not room:  # PUBACKs are read at the start of a turn: come back for them soon
+            wait = min(wait, ACK_POLL_S)
         with self.spool.transaction():
             self._read_links(0 if busy else wait)
         if self.fatal is not None:  # raised only now, with this turn's packets committed
@@ -318,12 +321,7 @@ class Gateway:
         self.session.start()
 
     def _next_event(self, wait: float = 0.0) -> Event | None:
-        if self.session is None:
-            return None
-        try:
-            return self.session.events.get(timeout=wait) if wait else self.session.events.get_nowait()
-        except Exception:
-            return None
+        return self.session.next_event(wait) if self.session is not None else None
 
     def _handle_events(self) -> None:
         delivered: dict[str, list[int]] = {}
@@ -334,7 +332,6 @@ class Gateway:
                 if entry is not None:
                     name, row_id, received_ms = entry
                     delivered.setdefault(name, []).append(row_id)
-                    self.metrics.packets_published.labels(name).inc()
                     self.metrics.publish_latency.observe(max(0, now - received_ms) / 1000)
             elif event.kind == "connected":
                 self.bd_seq_used = True
@@ -343,14 +340,19 @@ class Gateway:
                 self._on_message(event.detail, event.payload)
             elif event.kind in ("refused", "unreachable", "disconnected"):
                 self.bd_seq_used |= event.kind != "unreachable"
-                self.spool.delivered(delivered, now)  # before the loss: redelivery takes these PUBACKs back too
+                self._acknowledged(delivered, now)  # before the loss: redelivery takes these PUBACKs back too
                 delivered = {}
                 self._on_lost(event)
                 break
-        self.spool.delivered(delivered, now)
+        self._acknowledged(delivered, now)
         if self.probe_until and time.monotonic() >= self.probe_until:
             self.probe_until = 0.0
             self._birth_when_host_online()
+
+    def _acknowledged(self, delivered: dict[str, list[int]], now: int) -> None:
+        self.spool.delivered(delivered, now)
+        for name, ids in delivered.items():
+            self.metrics.packets_published.labels(name).inc(len(ids))
 
     def _on_connected(self) -> None:
         self.ever_connected = True
@@ -527,6 +529,11 @@ class Gateway:
         return batches
 
     def _publish(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
+        if batches:
+            with self.session.batch():
+                self._publish_batches(batches)
+
+    def _publish_batches(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
         for board, rows in batches:
             previous, board.sent_up_to = board.sent_up_to, max(board.sent_up_to, rows[-1].id)
             for row in rows:
