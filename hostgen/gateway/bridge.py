@@ -4,12 +4,13 @@ One thread reads every link, commits what it decoded to the spool, and publishes
 the spool in order per board, at most `max_inflight` QoS 1 messages awaiting PUBACK; a
 PUBACK marks the packet acknowledged, and it leaves the spool `redeliver_s` later. The
 MQTT connection is driven from the same thread (mqtt_session.py). After a reconnect (a new
-MQTT session: NBIRTH with the next bdSeq, DBIRTH per board) the spool is sent again from its
-oldest unacknowledged packet per board, marked historical if it was received before this session began; a session the
-broker lost (not our own disconnect) also makes what it acknowledged in the last
-`redeliver_s` unacknowledged again. With a `primary_host`, births and data wait for its
-Sparkplug STATE to say online. A board's BOOT (reset), a new config hash in its heartbeat,
-or silence longer than `silent_s` gives DDEATH, and the next packet a new DBIRTH.
+MQTT session: NBIRTH with the next bdSeq, DBIRTH per board) the spool is sent again from
+its oldest unacknowledged packet per board, marked historical if it was received before
+this session began; a session the broker lost (not our own disconnect) also makes what it
+acknowledged in the last `redeliver_s` unacknowledged again. With a `primary_host`, births
+and data wait for its Sparkplug STATE to say online. A board's BOOT (reset), a new config
+hash in its heartbeat, or silence longer than `silent_s` gives DDEATH, and the next packet
+a new DBIRTH.
 """
 
 from __future__ import annotations

@@ -328,7 +328,8 @@ def read_status(directory: Path) -> tuple[dict, list[dict], dict[str, int]]:
         cursor = db.execute("SELECT * FROM devices ORDER BY device")
         names = [c[0] for c in cursor.description]
         boards = [dict(zip(names, row)) for row in cursor.fetchall()]
-        depth = dict(db.execute(DEPTH_QUERY).fetchall())
+        acked_kept = any(row[1] == "acked_ms" for row in db.execute("PRAGMA table_info(packets)"))  # not in older spools
+        depth = dict(db.execute(DEPTH_QUERY if acked_kept else "SELECT device, COUNT(*) FROM packets GROUP BY device").fetchall())
     finally:
         db.close()
     pid = int(values.get("pid", "0") or 0)

@@ -48,6 +48,12 @@ def test_config_naming_a_port_that_does_not_exist(tmp_path, broker):
     assert_user_error(run_hostgen("gateway", "--config", config), "group id 'line/1'")
     config.write_text('[gateway]\ngroup = "line1"\ncolour = 3\n')
     assert_user_error(run_hostgen("gateway", "--config", config), "unknown key 'colour'")
+    config.write_text('[gateway]\ngroup = "line1"\n[spool]\nredeliver_s = -1\n[[board]]\nport = "/dev/null"\n')
+    assert_user_error(run_hostgen("gateway", "--config", config), "redeliver_s -1 is out of range", "0-3600")
+    config.write_text('[gateway]\ngroup = "line1"\nprimary_host = "scada/1"\n[[board]]\nport = "/dev/null"\n')
+    assert_user_error(run_hostgen("gateway", "--config", config), "primary host id 'scada/1'")
+    assert_user_error(run_hostgen("gateway", "--port", "/dev/null", "--group", "line1", "--redeliver-s", "7200"),
+                      "--redeliver-s: redeliver_s 7200 is out of range")
 
 
 def test_two_gateways_claiming_one_edge_node_id(tmp_path, broker, subscriber):

@@ -9,7 +9,7 @@ import pytest
 
 from hostgen.board.packets import cobs_decode, encode
 from hostgen.errors import HostgenError
-from hostgen.gateway.spool import Spool
+from hostgen.gateway.spool import Spool, read_status
 
 
 def _rows(device, first, count, received_ms=1000):
@@ -97,3 +97,19 @@ def test_the_committed_payload_module_is_generated_from_the_committed_proto(tmp_
     assert grpc_tools.main(["protoc", f"-I{source}", f"--python_out={tmp_path}", str(source / "sparkplug_b.proto")]) == 0
     assert (tmp_path / "sparkplug_b_pb2.py").read_text() == (source / "sparkplug_b_pb2.py").read_text(), \
         "regenerate: cd hostgen/gateway && python -m grpc_tools.protoc -I. --python_out=. sparkplug_b.proto"
+
+
+def test_a_spool_from_before_acknowledged_packets_were_kept_opens_with_its_packets_pending(tmp_path):
+    db = sqlite3.connect(tmp_path / "spool.sqlite")
+    db.execute("CREATE TABLE packets (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, seq INTEGER NOT NULL, "
+               "kind TEXT NOT NULL, received_ms INTEGER NOT NULL, missing_before INTEGER NOT NULL, late INTEGER NOT NULL, "
+               "packet BLOB NOT NULL)")
+    db.executemany("INSERT INTO packets (device, seq, kind, received_ms, missing_before, late, packet) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   _rows("a", 0, 3))
+    db.execute("CREATE TABLE devices (device TEXT PRIMARY KEY)")
+    db.execute("CREATE TABLE gateway (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.commit()
+    db.close()
+    assert read_status(tmp_path)[2] == {"a": 3}, "--status reads it before a gateway has opened it"
+    spool = Spool(tmp_path, 10**9, 10**9)
+    assert [r.seq for r in spool.pending("a", 0, 10)] == [0, 1, 2] and spool.depth() == {"a": 3}
