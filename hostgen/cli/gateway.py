@@ -20,6 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--spool-max-bytes", type=int, help="bound the spool's packet bytes (default 256 MiB)")
     parser.add_argument("--spool-max-age-s", type=float, help="drop spooled packets older than this (default a week)")
     parser.add_argument("--max-inflight", type=int, help="QoS 1 messages awaiting PUBACK (default 200)")
+    parser.add_argument("--redeliver-s", type=float,
+                        help="keep acknowledged packets this long and publish them again after a broker loss (default 5)")
+    parser.add_argument("--primary-host", help="Sparkplug primary host id: publish only while its STATE is online")
     parser.add_argument("--status", action="store_true", help="per board: last seen, packets, gaps, spool depth; broker state")
     parser.add_argument("--json", action="store_true", help="with --status: as JSON")
 

@@ -8,7 +8,8 @@ CPU share and peak RSS. Then broker outages (stopped for --outage-s, --outages t
 SIGKILL or SIGTERM) and gateway SIGKILLs (--kills times, restarted at once), with packets lost
 and duplicated at the subscriber, and the gateway's own ledger (received, acknowledged by the
 broker, still spooled): a packet the subscriber never got but the broker acknowledged was lost
-by the broker (a SIGKILLed mosquitto loses the queue it held in memory for a slow subscriber).
+by the broker (a SIGKILLed mosquitto loses what it held in memory for a slow subscriber since
+its last save, unless the gateway's redelivery window, --redeliver-s, covers it).
 ("acked/s": PUBACKs the gateway got per second while the boards sent; "delivered/s": packets
 the subscriber had per second, drain included.) Figures are printed, never asserted.
 """
@@ -32,7 +33,7 @@ import paho.mqtt.client as mqtt
 
 from hostgen.board.packets import FrameRing, decode_frame, encode
 from hostgen.config.app import load_app
-from hostgen.gateway.broker import LocalBroker
+from hostgen.gateway.broker import LocalBroker, sparkplug_acl
 from hostgen.gateway.sparkplug import parse_topic
 from hostgen.gateway.sparkplug_b_pb2 import Payload
 
@@ -237,6 +238,12 @@ class Storm(threading.Thread):
         self.join(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class GatewayUnderTest:
     def __init__(self, args: list[str], log_path: Path):
         self.args = args
@@ -248,8 +255,7 @@ class GatewayUnderTest:
                                         stdout=subprocess.DEVNULL, stderr=self.log_path.open("a"))
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -297,7 +303,7 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
     with tempfile.TemporaryDirectory(prefix="faultline-gateway-bench-") as name:
         work = Path(name)
         passwords = {"gateway": secrets.token_hex(8), "plant": secrets.token_hex(8)}
-        broker = LocalBroker(work / "broker", passwords)
+        broker = LocalBroker(work / "broker", passwords, sparkplug_acl({"gateway": ("bench", "bench-gw")}, hosts=("plant",)))
         broker.start()
         links = [PtyBoard(work / f"board{i:02d}", i + 1) for i in range(boards)]
         args = ["--broker", f"mqtt://gateway:{passwords['gateway']}@127.0.0.1:{broker.port}", "--group", "bench",
@@ -313,6 +319,8 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
             for multiplier in rates:
                 rate = base * multiplier
                 log(f"{boards} boards at {rate:.1f} packets/s each ({multiplier:g}x the storm rate) for {seconds:g} s")
+                others = {"broker": broker.process.pid, "plant": plant.process.pid, "boards": os.getpid()}
+                others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
                 cpu_before, wall_before = gateway.cpu_seconds(), time.monotonic()
                 acknowledged_before = _ledger(work / "spool")["acknowledged"]
                 storm = Storm(links, rate)
@@ -324,6 +332,7 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                 _wait_delivered(plant, sent_total, 120)
                 wall = time.monotonic() - wall_before
                 cpu = gateway.cpu_seconds() - cpu_before
+                others_cpu = {name: cpu_seconds(pid) - others_before[name] for name, pid in others.items()}
                 first, _, _ = plant.report()
                 latencies = [(first[k] - t) * 1000 for k, t in storm.sent.items() if k in first]
                 results["phases"].append({
@@ -335,7 +344,9 @@ def run_bench(boards: int, rates: list[float], seconds: float, outages: int, out
                     "latency_ms_p99": round(_percentile(latencies, 0.99), 1),
                     "gateway_cpu_percent": round(100 * cpu / wall, 1),
                     "gateway_cpu_us_per_packet": round(1e6 * cpu / max(1, len(storm.sent))),
-                    "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1)})
+                    "gateway_peak_rss_mib": round(gateway.peak_rss_mib(), 1),
+                    # the rest of the machine's work in this run: mosquitto, the subscriber, the boards' writer (this process)
+                    **{f"{name}_cpu_percent": round(100 * seconds / wall, 1) for name, seconds in others_cpu.items()}})
             results["outages"] = _faults(links, base, plant, "broker", outages, outage_s,
                                          lambda: broker.stop(kill=outage_signal == "kill"), broker.start, log)
             if results["outages"]:
@@ -390,12 +401,13 @@ def format_bench(results: dict) -> str:
     lines = [f"{results['boards']} boards; a fault storm is {results['storm_packets_per_s_per_board']} packets/s per board; "
              f"{os.cpu_count()} CPUs, load average now {load}"]
     lines.append(f"{'rate':>5} {'offered/s':>10} {'acked/s':>8} {'delivered/s':>11} {'lost':>5} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'CPU %':>6} {'CPU us/pkt':>10} {'RSS MiB':>8}")
+                 f"{'CPU %':>6} {'CPU us/pkt':>10} {'RSS MiB':>8}   {'CPU % of broker/plant/boards':>28}")
     for p in results["phases"]:
         lines.append(f"{p['rate_multiplier']:>4g}x {p['offered_packets_per_s']:>10} {p['broker_acknowledged_per_s_during_storm']:>8} "
                      f"{p['delivered_packets_per_s']:>11} {p['lost']:>5} "
                      f"{p['latency_ms_p50']:>8} {p['latency_ms_p99']:>8} {p['gateway_cpu_percent']:>6} {p['gateway_cpu_us_per_packet']:>10} "
-                     f"{p['gateway_peak_rss_mib']:>8}")
+                     f"{p['gateway_peak_rss_mib']:>8}   "
+                     f"{p['broker_cpu_percent']:>10}/{p['plant_cpu_percent']}/{p['boards_cpu_percent']}")
     for key, what in (("outages", f"broker stopped ({results.get('outages', {}).get('signal')})"),
                       ("gateway_kills", "gateway SIGKILLed")):
         f = results.get(key)

@@ -2,11 +2,15 @@
 
 One thread reads every link, commits what it decoded to the spool, and publishes from
 the spool in order per board, at most `max_inflight` QoS 1 messages awaiting PUBACK; a
-PUBACK deletes the packet from the spool. paho's own thread only queues events. After a
-reconnect (a new MQTT session: NBIRTH with the next bdSeq, DBIRTH per board) the spool
-is sent again from its oldest packet per board, marked historical if it was received
-before this session began. A board's BOOT (reset), a new config hash in its heartbeat,
-or silence longer than `silent_s` gives DDEATH, and the next packet a new DBIRTH.
+PUBACK marks the packet acknowledged, and it leaves the spool `redeliver_s` later. The
+MQTT connection is driven from the same thread (mqtt_session.py). After a reconnect (a new
+MQTT session: NBIRTH with the next bdSeq, DBIRTH per board) the spool is sent again from
+its oldest unacknowledged packet per board, marked historical if it was received before
+this session began; a session the broker lost (not our own disconnect) also makes what it
+acknowledged in the last `redeliver_s` unacknowledged again. With a `primary_host`, births
+and data wait for its Sparkplug STATE to say online. A board's BOOT (reset), a new config
+hash in its heartbeat, or silence longer than `silent_s` gives DDEATH, and the next packet
+a new DBIRTH.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ PROBE_S = 1.0  # how long a starting gateway listens for another one answering f
 STATUS_EVERY_S = 1.0
 NODE_REPORT_EVERY_S = 10.0
 REPLAYED = COMMAND_REASONS.index("replayed counter")
+ACK_POLL_S = 0.002  # the loop's wait for links while the in-flight window is full
+NO_HOST_STATE = -1  # no STATE from the primary host accepted yet
 
 
 @dataclass
@@ -83,6 +89,8 @@ class Gateway:
         self.next_connect = 0.0
         self.outage_logged = False
         self.inflight: dict[int, tuple[str, int, int] | None] = {}  # mid -> (board, spool id, received ms), or None
+        self.host_online = config.primary_host is None  # in this session; no primary host: always
+        self.host_state_ms = NO_HOST_STATE  # the timestamp of the newest primary host STATE accepted
         self.seq = spb.SequenceCounter()
         self.bd_seq = 0
         self.bd_seq_used = True
@@ -109,7 +117,7 @@ class Gateway:
         self._wake()
 
     def _wake(self) -> None:
-        """Cut the loop's wait short (a signal, or an event from paho's thread)."""
+        """Cut the loop's wait short (a signal, or the MQTT connection opened or failed)."""
         try:
             os.write(self.wake_write, b"x")
         except OSError:  # the pipe is full: the loop has wake-ups waiting already
@@ -154,6 +162,8 @@ class Gateway:
         self._publish(batches)
         room = len(self.inflight) < self.config.max_inflight
         busy = self.ready and room and any(board.dirty for board in self.boards.values())
+        if self.ready and not room:  # PUBACKs are read at the start of a turn: come back for them soon
+            wait = min(wait, ACK_POLL_S)
         with self.spool.transaction():
             self._read_links(0 if busy else wait)
         if self.fatal is not None:  # raised only now, with this turn's packets committed
@@ -283,6 +293,7 @@ class Gateway:
         m.restarts.labels(name).inc(counts.get("restarts", 0))
 
     def _enforce_bounds(self) -> None:
+        self.spool.prune_acked(now_ms() - int(self.config.redeliver_s * 1000))
         self._count_dropped(self.spool.enforce_bounds())
 
     def _count_dropped(self, dropped: dict[str, int]) -> None:
@@ -314,12 +325,7 @@ class Gateway:
         self.session.start()
 
     def _next_event(self, wait: float = 0.0) -> Event | None:
-        if self.session is None:
-            return None
-        try:
-            return self.session.events.get(timeout=wait) if wait else self.session.events.get_nowait()
-        except Exception:
-            return None
+        return self.session.next_event(wait) if self.session is not None else None
 
     def _handle_events(self) -> None:
         delivered: dict[str, list[int]] = {}
@@ -330,7 +336,6 @@ class Gateway:
                 if entry is not None:
                     name, row_id, received_ms = entry
                     delivered.setdefault(name, []).append(row_id)
-                    self.metrics.packets_published.labels(name).inc()
                     self.metrics.publish_latency.observe(max(0, now - received_ms) / 1000)
             elif event.kind == "connected":
                 self.bd_seq_used = True
@@ -339,13 +344,19 @@ class Gateway:
                 self._on_message(event.detail, event.payload)
             elif event.kind in ("refused", "unreachable", "disconnected"):
                 self.bd_seq_used |= event.kind != "unreachable"
+                self._acknowledged(delivered, now)  # before the loss: redelivery takes these PUBACKs back too
+                delivered = {}
                 self._on_lost(event)
                 break
-        if delivered:
-            self.spool.delivered(delivered)
+        self._acknowledged(delivered, now)
         if self.probe_until and time.monotonic() >= self.probe_until:
             self.probe_until = 0.0
-            self._birth()
+            self._birth_when_host_online()
+
+    def _acknowledged(self, delivered: dict[str, list[int]], now: int) -> None:
+        self.spool.delivered(delivered, now)
+        for name, ids in delivered.items():
+            self.metrics.packets_published.labels(name).inc(len(ids))
 
     def _on_connected(self) -> None:
         self.ever_connected = True
@@ -353,7 +364,11 @@ class Gateway:
         self.metrics.broker_connected.set(1)
         self.spool.put("broker_connected", 1)
         self.log(f"broker {self.config.broker_url}: connected (bdSeq {self.bd_seq})")
-        self.session.subscribe([self.topic("NCMD"), self.topic("DCMD", "+"), self.topic("NBIRTH")])
+        topics = [self.topic("NCMD"), self.topic("DCMD", "+"), self.topic("NBIRTH")]
+        if self.config.primary_host:  # its retained STATE comes at once; births wait for it to say online
+            self.host_online = False
+            topics.append(spb.state_topic(self.config.primary_host))
+        self.session.subscribe(topics)
         if not self.probed:
             self.probed = True  # once per process: is another gateway serving this edge node id?
             probe = spb.build_payload(None, now_ms(), [spb.Metric("Node Control/Rebirth", spb.BOOLEAN, True),
@@ -361,12 +376,19 @@ class Gateway:
             self.session.publish(self.topic("NCMD"), probe)
             self.probe_until = time.monotonic() + PROBE_S
         else:
-            self._birth()
+            self._birth_when_host_online()
 
-    def _on_lost(self, event: Event) -> None:
-        was_ready = self.ready
+    def _birth_when_host_online(self) -> None:
+        if self.host_online:
+            self._birth()
+        else:
+            self.log(f"broker {self.config.broker_url}: waiting for primary host {self.config.primary_host!r} to be online "
+                     "(its STATE); spooling")
+
+    def _end_session(self, clean: bool) -> None:
+        """Leave the session (clean: an MQTT DISCONNECT, so no Will) and reconnect after reconnect_s."""
         session, self.session = self.session, None
-        threading.Thread(target=session.stop, daemon=True).start()
+        threading.Thread(target=session.stop, args=(clean,), daemon=True).start()
         self.ready = False
         self.probe_until = 0.0
         self.inflight.clear()
@@ -377,6 +399,13 @@ class Gateway:
         self.metrics.broker_connected.set(0)
         self.spool.put("broker_connected", 0)
         self.next_connect = time.monotonic() + self.config.reconnect_s
+
+    def _on_lost(self, event: Event) -> None:
+        was_ready = self.ready
+        had_session = self.session.connected_ms > 0
+        self._end_session(clean=False)
+        if had_session and self.config.redeliver_s:
+            self._redeliver()
         detail = str(event.detail)
         if event.kind == "refused" and detail in BAD_CREDENTIALS and not self.ever_connected:
             self.fatal = HostgenError(f"broker {self.config.broker_url} refused user {self.config.username!r}: "
@@ -386,6 +415,41 @@ class Gateway:
             self.log(f"broker {self.config.broker_url}: {event.kind} ({detail}); spooling, retrying every "
                      f"{self.config.reconnect_s:g} s")
             self.outage_logged = True
+
+    def _redeliver(self) -> None:
+        """A PUBACK says the broker holds a message, not that subscribers got it: a broker that died (SIGKILL, power)
+        loses what it held in memory for them. What it acknowledged in the last redeliver_s goes again, flagged."""
+        again = self.spool.redeliver(now_ms() - int(self.config.redeliver_s * 1000))
+        for name, count in again.items():
+            self.metrics.redelivered.labels(name).inc(count)
+        if again:
+            self.log(f"broker session lost: {sum(again.values())} packet(s) it acknowledged in the last "
+                     f"{self.config.redeliver_s:g} s will be published again (packet/resent)")
+
+    def _on_host_state(self, payload: bytes) -> None:
+        """Sparkplug 3.0 STATE of the primary host: births and data only while it is online; offline -> NDEATH, leave."""
+        state = spb.parse_state(payload)
+        if state is None:
+            self.log(f"primary host {self.config.primary_host!r}: STATE payload {payload[:60]!r} is not "
+                     '{"online": true|false, "timestamp": ms}; ignored')
+            return
+        online, timestamp = state
+        if timestamp < self.host_state_ms:  # an older STATE than one already taken
+            return
+        self.host_state_ms = timestamp
+        self.metrics.primary_host_online.set(1 if online else 0)
+        if online and not self.host_online:
+            self.host_online = True
+            self.log(f"primary host {self.config.primary_host!r} online")
+            if self.session is not None and not self.ready and not self.probe_until:
+                self._birth()
+        elif not online and self.host_online:
+            self.host_online = False
+            if self.ready:
+                self.log(f"primary host {self.config.primary_host!r} offline: NDEATH, disconnecting; spooling until it is "
+                         "back")
+                self.session.publish(self.topic("NDEATH"), self._ndeath_payload())
+                self._end_session(clean=True)
 
     def _node_metrics(self) -> list[spb.Metric]:
         depth = sum(self.spool.depth().values())
@@ -469,6 +533,11 @@ class Gateway:
         return batches
 
     def _publish(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
+        if batches:
+            with self.session.batch():
+                self._publish_batches(batches)
+
+    def _publish_batches(self, batches: list[tuple[Board, list[SpooledPacket]]]) -> None:
         for board, rows in batches:
             previous, board.sent_up_to = board.sent_up_to, max(board.sent_up_to, rows[-1].id)
             for row in rows:
@@ -514,6 +583,8 @@ class Gateway:
     # -- commands --------------------------------------------------------------------------------
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if self.config.primary_host and topic == spb.state_topic(self.config.primary_host):
+            return self._on_host_state(payload)
         parts = spb.parse_topic(topic)
         if parts is None:
             return

@@ -1,5 +1,6 @@
 """A local Debian mosquitto for the demo, the benchmark and the tests: its own config on a free
-loopback port, a password file made with mosquitto_passwd, no anonymous clients, persistence on."""
+loopback port, a password file made with mosquitto_passwd, no anonymous clients, an ACL file
+(`sparkplug_acl`: who may publish and read which Sparkplug topics), persistence on."""
 
 from __future__ import annotations
 
@@ -17,6 +18,29 @@ def mosquitto_executable() -> str | None:
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")  # Debian: sbin
 
 
+def sparkplug_acl(gateways: dict[str, tuple[str, str]], hosts: tuple[str, ...] = (), readers: tuple[str, ...] = ()) -> str:
+    """A mosquitto acl_file: what a user is not granted here, it may neither publish nor read.
+
+    gateways: user -> (group, edge node id) it serves ('+' for any): it publishes that edge node's
+    births, deaths and data (and its NCMD probe), reads its NCMD, DCMD, NBIRTH and any host's STATE.
+    hosts: users that read everything and may command (NCMD, DCMD); each publishes its own STATE
+    (the user name is its host id). readers: read everything, publish nothing.
+    """
+    lines = []
+    for user, (group, edge) in gateways.items():
+        node = f"spBv1.0/{group}/{{}}/{edge}"
+        lines += [f"user {user}"] + [f"topic write {node.format(kind)}" for kind in ("NDEATH", "NDATA")]
+        lines += [f"topic readwrite {node.format(kind)}" for kind in ("NBIRTH", "NCMD")]
+        lines += [f"topic write {node.format(kind)}/+" for kind in ("DBIRTH", "DDATA", "DDEATH")]
+        lines += [f"topic read {node.format('DCMD')}/+", "topic read spBv1.0/STATE/+", ""]
+    for user in hosts:
+        lines += [f"user {user}", "topic read spBv1.0/#", "topic write spBv1.0/+/NCMD/+", "topic write spBv1.0/+/DCMD/+/+",
+                  f"topic write spBv1.0/STATE/{user}", ""]
+    for user in readers:
+        lines += [f"user {user}", "topic read spBv1.0/#", ""]
+    return "\n".join(lines)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,7 +48,8 @@ def free_port() -> int:
 
 
 class LocalBroker:
-    def __init__(self, directory: Path, users: dict[str, str], port: int | None = None):
+    def __init__(self, directory: Path, users: dict[str, str], acl: str, port: int | None = None):
+        """users: name -> password; acl: the acl_file's text (sparkplug_acl)."""
         executable = mosquitto_executable()
         if executable is None or shutil.which("mosquitto_passwd") is None:
             raise HostgenError("mosquitto not found; run `make setup` (or apt-get install mosquitto mosquitto-clients)")
@@ -37,6 +62,7 @@ class LocalBroker:
         for index, (user, password) in enumerate(users.items()):
             subprocess.run(["mosquitto_passwd", *(["-c"] if index == 0 else []), "-b", str(passwords), user, password],
                            check=True, capture_output=True)
+        (directory / "acl").write_text(acl)
         (directory / "data").mkdir(exist_ok=True)
         self.log = directory / "mosquitto.log"
         self.config = directory / "mosquitto.conf"
@@ -46,6 +72,7 @@ class LocalBroker:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"
             f"password_file {passwords}\n"
+            f"acl_file {directory / 'acl'}\n"
             "persistence true\n"
             f"persistence_location {directory / 'data'}/\n"
             "autosave_interval 1\n"

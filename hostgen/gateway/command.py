@@ -8,13 +8,15 @@ import time
 from pathlib import Path
 
 from hostgen.errors import HostgenError
-from hostgen.gateway.config import default_spool, from_args, load_config
+from hostgen.gateway.config import check_id, check_redeliver, default_spool, from_args, load_config
 
 
 def gateway_config(args):
     overrides = {"spool_dir": Path(args.spool) if args.spool else None, "metrics_port": args.metrics_port,
                  "silent_s": args.silent_s, "spool_max_bytes": args.spool_max_bytes, "spool_max_age_s": args.spool_max_age_s,
-                 "max_inflight": args.max_inflight}
+                 "max_inflight": args.max_inflight,
+                 "redeliver_s": None if args.redeliver_s is None else check_redeliver(args.redeliver_s, "--redeliver-s"),
+                 "primary_host": None if args.primary_host is None else check_id(args.primary_host, "--primary-host")}
     if args.config:
         if args.port:
             raise HostgenError("give --config FILE or --port PORT ..., not both (the config lists the boards)")

@@ -40,6 +40,8 @@ class GatewayConfig:
     password: str | None = None
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_max_age_s: float = 7 * 24 * 3600.0
+    redeliver_s: float = 5.0  # acknowledged packets kept this long, and published again after a broker session is lost
+    primary_host: str | None = None  # Sparkplug primary host id: publish only while its STATE says online
     silent_s: float = 10.0  # a board silent this long gets a DDEATH
     metrics_port: int = 0  # Prometheus on 127.0.0.1; 0 = off
     max_inflight: int = 200  # QoS 1 messages awaiting PUBACK
@@ -54,10 +56,10 @@ class GatewayConfig:
 
 
 GATEWAY_KEYS = {"group": str, "edge_node": str, "spool": str, "silent_s": (int, float), "metrics_port": int,
-                "max_inflight": int, "shutdown_s": (int, float)}
+                "max_inflight": int, "shutdown_s": (int, float), "primary_host": str}
 BROKER_KEYS = {"url": str, "username": str, "password": str, "password_file": str, "keepalive_s": int,
                "reconnect_s": (int, float)}
-SPOOL_KEYS = {"max_bytes": int, "max_age_s": (int, float)}
+SPOOL_KEYS = {"max_bytes": int, "max_age_s": (int, float), "redeliver_s": (int, float)}
 BOARD_KEYS = {"name": str, "port": str, "baud": int, "key": str}
 
 
@@ -163,6 +165,8 @@ def load_config(path: Path, overrides: dict | None = None) -> GatewayConfig:
         spool_dir=(path.parent / gateway["spool"]) if "spool" in gateway else default_spool(edge),
         spool_max_bytes=spool.get("max_bytes", GatewayConfig.spool_max_bytes),
         spool_max_age_s=float(spool.get("max_age_s", GatewayConfig.spool_max_age_s)),
+        redeliver_s=float(spool.get("redeliver_s", GatewayConfig.redeliver_s)),
+        primary_host=check_id(gateway["primary_host"], "primary host id") if "primary_host" in gateway else None,
         silent_s=float(gateway.get("silent_s", GatewayConfig.silent_s)),
         metrics_port=gateway.get("metrics_port", 0), max_inflight=gateway.get("max_inflight", GatewayConfig.max_inflight),
         keepalive_s=broker.get("keepalive_s", GatewayConfig.keepalive_s),
@@ -173,4 +177,12 @@ def load_config(path: Path, overrides: dict | None = None) -> GatewayConfig:
     for key in ("spool_max_bytes", "max_inflight", "keepalive_s"):
         if values[key] < 1:
             raise HostgenError(f"{where}: {key} must be at least 1, got {values[key]}")
+    check_redeliver(values["redeliver_s"], where)
     return GatewayConfig(**values)
+
+
+def check_redeliver(seconds: float, where: str) -> float:
+    if not 0 <= seconds <= 3600:
+        raise HostgenError(f"{where}: redeliver_s {seconds:g} is out of range; give 0-3600 seconds (0: delete on PUBACK; "
+                           "more than the broker's autosave_interval to survive a broker SIGKILL)")
+    return seconds

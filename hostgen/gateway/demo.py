@@ -18,7 +18,7 @@ from hostgen.board.flash import flash
 from hostgen.board.keys import BOARD_KEY, host_key
 from hostgen.board.vboard import VirtualBoardProcess
 from hostgen.config.board import Board
-from hostgen.gateway.broker import LocalBroker
+from hostgen.gateway.broker import LocalBroker, sparkplug_acl
 from hostgen.gateway.sparkplug import INT64, Metric, build_payload, decode_payload, parse_topic
 
 BOARDS = 8
@@ -108,7 +108,7 @@ def run_gateway_demo(board: Board, seconds: float, log) -> str:
     with tempfile.TemporaryDirectory(prefix="faultline-gateway-demo-") as name:
         work = Path(name)
         passwords = {"gateway": secrets.token_hex(8), "plant": secrets.token_hex(8)}
-        broker = LocalBroker(work / "broker", passwords)
+        broker = LocalBroker(work / "broker", passwords, sparkplug_acl({"gateway": ("line1", "demo-gw")}, hosts=("plant",)))
         broker.start()
         log(f"mosquitto on {broker.url} (authentication on); starting {BOARDS} virtual {board.name} boards")
         boards: list[VirtualBoardProcess] = []

@@ -24,6 +24,11 @@ class GatewayMetrics:
         self.link_up = Gauge("faultline_link_up", "1 while the board's port is open", board, registry=registry)
         self.spool_depth = Gauge("faultline_spool_depth", "packets waiting in the spool for the broker", board, registry=registry)
         self.broker_connected = Gauge("faultline_broker_connected", "1 while connected to the MQTT broker", registry=registry)
+        self.redelivered = Counter("faultline_packets_redelivered",
+                                   "acknowledged packets published again after the broker session was lost", board,
+                                   registry=registry)
+        self.primary_host_online = Gauge("faultline_primary_host_online", "1 while the primary host's STATE says online",
+                                         registry=registry)
         self.publish_latency = Histogram("faultline_publish_latency_seconds", "packet received to PUBACK",
                                          buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 30, 300),
                                          registry=registry)

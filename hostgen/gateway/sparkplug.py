@@ -9,6 +9,7 @@ its last BOOT. `decode_payload` reads a payload back (the tests' and the demo's 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from hostgen.board.packets import ALERT_RULES, COMMAND_OPS, COMMAND_REASONS, DECISIONS, TIERS, Packet
@@ -31,6 +32,25 @@ def parse_topic(text: str) -> tuple[str, str, str, str | None] | None:
     if len(parts) not in (4, 5) or parts[0] != NAMESPACE:
         return None
     return parts[1], parts[2], parts[3], parts[4] if len(parts) == 5 else None
+
+
+def state_topic(host_id: str) -> str:
+    """Sparkplug 3.0: a primary host publishes its STATE here, retained: {"online": bool, "timestamp": ms}."""
+    return f"{NAMESPACE}/STATE/{host_id}"
+
+
+def parse_state(payload: bytes) -> tuple[bool, int] | None:
+    """(online, timestamp) of a STATE payload, or None if it is not one."""
+    try:
+        state = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(state, dict):
+        return None
+    online, timestamp = state.get("online"), state.get("timestamp")
+    if not isinstance(online, bool) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        return None
+    return online, timestamp
 
 
 @dataclass(frozen=True)

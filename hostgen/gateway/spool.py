@@ -1,5 +1,6 @@
 """The durable spool: every decoded packet is committed here (SQLite, WAL, synchronous=FULL)
-before it counts as received, and deleted only when the broker has acknowledged it.
+before it counts as received, and kept until the broker has acknowledged it and the
+redelivery window after that PUBACK has passed (see `redeliver`).
 
 One table of packets (each as the board sent it: header, payload, CRC; so what is published
 is exactly what the board sent), one row per board with its counters and the state a restart resumes
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS packets (
     received_ms INTEGER NOT NULL,
     missing_before INTEGER NOT NULL,
     late INTEGER NOT NULL,
-    packet BLOB NOT NULL
+    packet BLOB NOT NULL,
+    acked_ms INTEGER  -- when the broker acknowledged it (PUBACK); NULL: still to be published
 );
 CREATE INDEX IF NOT EXISTS packets_by_device ON packets (device, id);
 CREATE TABLE IF NOT EXISTS devices (
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 CREATE TABLE IF NOT EXISTS gateway (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+DEPTH_QUERY = "SELECT device, COUNT(*) FROM packets WHERE acked_ms IS NULL GROUP BY device"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Spool:
             if max_pages:
                 self.db.execute(f"PRAGMA max_page_count={int(max_pages)}")
             self.db.executescript(SCHEMA)
+            self._add_acked_column()
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise HostgenError(f"spool directory {directory} is not usable ({reason}); give --spool DIR on a writable disk "
@@ -97,6 +101,13 @@ class Spool:
         self.bytes = self.db.execute("SELECT COALESCE(SUM(LENGTH(packet)), 0) FROM packets").fetchone()[0]
         self._nesting = 0
         self._synchronous = "FULL"
+
+    def _add_acked_column(self) -> None:
+        """A spool written before acknowledged packets were kept: its table gets the column (every row unacknowledged)."""
+        columns = [row[1] for row in self.db.execute("PRAGMA table_info(packets)")]
+        if "acked_ms" not in columns:
+            self.db.execute("ALTER TABLE packets ADD COLUMN acked_ms INTEGER")
+        self.db.execute("CREATE INDEX IF NOT EXISTS packets_acked ON packets (acked_ms) WHERE acked_ms IS NOT NULL")
 
     def _lock(self, path: Path) -> None:
         self.lock_file = path.open("a+")
@@ -212,18 +223,37 @@ class Spool:
 
     def pending(self, device: str, after_id: int, limit: int) -> list[SpooledPacket]:
         rows = self.db.execute("SELECT id, device, seq, kind, received_ms, missing_before, late, packet FROM packets "
-                               "WHERE device = ? AND id > ? ORDER BY id LIMIT ?", (device, after_id, limit)).fetchall()
+                               "WHERE device = ? AND id > ? AND acked_ms IS NULL ORDER BY id LIMIT ?",
+                               (device, after_id, limit)).fetchall()
         return [SpooledPacket(*row[:6], bool(row[6]), bytes(row[7])) for row in rows]
 
-    def delivered(self, ids_by_device: dict[str, list[int]]) -> None:
-        """The broker acknowledged these: they leave the spool."""
+    def delivered(self, ids_by_device: dict[str, list[int]], now: int) -> None:
+        """The broker acknowledged these: kept, marked, until the redelivery window has passed (prune_acked)."""
         with self.transaction():
             for device, ids in ids_by_device.items():
                 marks = ",".join("?" * len(ids))
-                size, count = self.db.execute(f"SELECT COALESCE(SUM(LENGTH(packet)), 0), COUNT(*) FROM packets WHERE id IN ({marks})",
-                                              ids).fetchone()
-                self.db.execute(f"DELETE FROM packets WHERE id IN ({marks})", ids)
+                count = self.db.execute(f"UPDATE packets SET acked_ms = ? WHERE id IN ({marks}) AND acked_ms IS NULL",
+                                        (now, *ids)).rowcount
                 self.update_device(device, {"published": count})
+
+    def redeliver(self, acked_since_ms: int) -> dict[str, int]:
+        """The broker's session was lost: what it acknowledged since then may have died with it (a broker holds
+        a slow or offline subscriber's queue in memory between saves), so those packets are published again."""
+        with self.transaction():
+            again = dict(self.db.execute("SELECT device, COUNT(*) FROM packets WHERE acked_ms >= ? GROUP BY device",
+                                         (acked_since_ms,)).fetchall())
+            self.db.execute("UPDATE packets SET acked_ms = NULL WHERE acked_ms >= ?", (acked_since_ms,))
+            for device, count in again.items():
+                self.update_device(device, {"published": -count})
+        return again
+
+    def prune_acked(self, acked_before_ms: int) -> None:
+        """Acknowledged packets out of the redelivery window leave the spool."""
+        with self.transaction():
+            size = self.db.execute("SELECT COALESCE(SUM(LENGTH(packet)), 0) FROM packets WHERE acked_ms < ?",
+                                   (acked_before_ms,)).fetchone()[0]
+            if size:
+                self.db.execute("DELETE FROM packets WHERE acked_ms < ?", (acked_before_ms,))
                 self.bytes -= size
 
     def mark_sent(self, sent_up_to: dict[str, int]) -> None:
@@ -232,22 +262,29 @@ class Spool:
             self.db.executemany("UPDATE devices SET sent_up_to = ? WHERE device = ?", [(v, k) for k, v in sent_up_to.items()])
 
     def depth(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT device, COUNT(*) FROM packets GROUP BY device").fetchall())
+        """Packets per board still to be published (acknowledged ones kept for redelivery are not counted)."""
+        return dict(self.db.execute(DEPTH_QUERY).fetchall())
 
     def enforce_bounds(self, now: int | None = None) -> dict[str, int]:
-        """Drop packets older than max age, then the oldest until under max bytes; returns drops per board."""
+        """Drop packets older than max age, then the oldest until under max bytes; returns drops per board.
+
+        Acknowledged packets kept for redelivery go first and are not drops.
+        """
         now = now_ms() if now is None else now
         dropped: dict[str, int] = {}
         with self.transaction():
-            old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(packet)) FROM packets WHERE received_ms < ? GROUP BY device",
-                                  (now - self.max_age_ms,)).fetchall()
+            if self.bytes > self.max_bytes:
+                self.prune_acked(now + 1)
+            old = self.db.execute("SELECT device, COUNT(*), SUM(LENGTH(packet)) FROM packets WHERE received_ms < ? "
+                                  "AND acked_ms IS NULL GROUP BY device", (now - self.max_age_ms,)).fetchall()
             if old:
-                self.db.execute("DELETE FROM packets WHERE received_ms < ?", (now - self.max_age_ms,))
+                self.db.execute("DELETE FROM packets WHERE received_ms < ? AND acked_ms IS NULL", (now - self.max_age_ms,))
             for device, count, size in old:
                 dropped[device] = dropped.get(device, 0) + count
                 self.bytes -= size
             while self.bytes > self.max_bytes:
-                rows = self.db.execute("SELECT id, device, LENGTH(packet) FROM packets ORDER BY id LIMIT 256").fetchall()
+                rows = self.db.execute("SELECT id, device, LENGTH(packet) FROM packets WHERE acked_ms IS NULL "
+                                       "ORDER BY id LIMIT 256").fetchall()
                 if not rows:
                     self.bytes = 0
                     break
@@ -291,7 +328,8 @@ def read_status(directory: Path) -> tuple[dict, list[dict], dict[str, int]]:
         cursor = db.execute("SELECT * FROM devices ORDER BY device")
         names = [c[0] for c in cursor.description]
         boards = [dict(zip(names, row)) for row in cursor.fetchall()]
-        depth = dict(db.execute("SELECT device, COUNT(*) FROM packets GROUP BY device").fetchall())
+        acked_kept = any(row[1] == "acked_ms" for row in db.execute("PRAGMA table_info(packets)"))  # not in older spools
+        depth = dict(db.execute(DEPTH_QUERY if acked_kept else "SELECT device, COUNT(*) FROM packets GROUP BY device").fetchall())
     finally:
         db.close()
     pid = int(values.get("pid", "0") or 0)

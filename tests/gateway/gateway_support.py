@@ -18,12 +18,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from hostgen.gateway.bench import RESEND_BYTES, PtyBoard
-from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable  # noqa: F401 (free_port: for tests)
+from hostgen.gateway.broker import LocalBroker, free_port, mosquitto_executable, sparkplug_acl  # noqa: F401 (free_port: for tests)
 from hostgen.gateway.sparkplug import decode_payload, parse_topic
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "gateway", "s3cret-for-tests"
-READER, READER_PASSWORD = "reader", "reader-pass"
+READER, READER_PASSWORD = "reader", "reader-pass"  # reads everything, publishes nothing
+PLANT, PLANT_PASSWORD = "plant", "plant-pass"  # a host: reads everything, may command (DCMD, NCMD), has a STATE
 
 
 def wait_for(condition, timeout: float, what: str, step: float = 0.05):
@@ -37,10 +38,12 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.05):
 
 
 class Broker(LocalBroker):
-    """The tests' broker: the gateway's user and a reader for the subscriber."""
+    """The tests' broker: the gateway's user (any group and edge node id: the tests run several), a reader for
+    the subscriber, and a plant that may command."""
 
     def __init__(self, directory: Path):
-        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD})
+        super().__init__(directory, {USER: PASSWORD, READER: READER_PASSWORD, PLANT: PLANT_PASSWORD},
+                         sparkplug_acl({USER: ("+", "+")}, hosts=(PLANT,), readers=(READER,)))
 
 
 @dataclass
@@ -74,8 +77,21 @@ class Subscriber:
         self.client.loop_start()
         assert self.connected.wait(10), "the subscriber could not connect"
 
+    def go_offline(self) -> None:
+        """Disconnect, keeping the session: the broker queues what comes meanwhile for come_back()."""
+        self.client.loop_stop()
+        self.client.disconnect()
+        self.connected.clear()
+
+    def come_back(self) -> None:
+        self.client.connect_async("127.0.0.1", self.broker.port, 5)
+        self.client.loop_start()
+
     def _on_message(self, client, userdata, message):
-        group, kind, edge, device = parse_topic(message.topic)
+        parts = parse_topic(message.topic)
+        if parts is None:  # not a Sparkplug B data topic (a primary host's STATE)
+            return
+        group, kind, edge, device = parts
         try:
             payload = decode_payload(message.payload)
         except Exception:
@@ -223,8 +239,12 @@ def check_delivery(subscriber: Subscriber, boards: list[PlayedBoard], timeout: f
     for board in boards:
         name = board.path.name
         allowed = (missing or {}).get(name, 0)
-        wait_for(lambda: len(set(subscriber.board_packets(name)) & set(board.sent)) >= len(board.sent) - allowed, timeout,
-                 f"the {len(board.sent)} packets of {name} (have {len(set(subscriber.board_packets(name)))})", 0.2)
+        try:
+            wait_for(lambda: len(set(subscriber.board_packets(name)) & set(board.sent)) >= len(board.sent) - allowed, timeout,
+                     f"the {len(board.sent)} packets of {name}", 0.2)
+        except AssertionError as exc:
+            absent = [p for p in board.sent if p not in set(subscriber.board_packets(name))]
+            raise AssertionError(f"{exc}; absent: {absent[:10]}") from None
         flagged = subscriber.board_packets(name, with_resent=True)
         got = [f[:2] for f in flagged]
         seen, unflagged_repeats = set(), 0
@@ -232,7 +252,10 @@ def check_delivery(subscriber: Subscriber, boards: list[PlayedBoard], timeout: f
             unflagged_repeats += (kind, seq) in seen and not (resent or mqtt_dup)
             seen.add((kind, seq))
         unique = list(dict.fromkeys(got))
-        assert unique == [p for p in board.sent if p in set(got)], f"{name}: packets out of order or foreign"
+        expected = [p for p in board.sent if p in set(got)]
+        first_wrong = next((i for i, (a, b) in enumerate(zip(unique, expected)) if a != b), min(len(unique), len(expected)))
+        assert unique == expected, (f"{name}: packets out of order or foreign from arrival {first_wrong}: got "
+                                    f"{unique[first_wrong:first_wrong + 5]}, sent {expected[first_wrong:first_wrong + 5]}")
         assert unflagged_repeats == 0, f"{name}: a packet came twice without packet/resent or the MQTT DUP flag: {flagged}"
         figures[name] = {"sent": len(board.sent), "lost": len(set(board.sent) - set(got)),
                          "duplicated": len(got) - len(unique), "resent": sum(f[2] or f[3] for f in flagged)}

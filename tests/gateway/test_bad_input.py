@@ -4,7 +4,7 @@ gateway goes on serving the other boards; nothing the boards sent is lost."""
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
-from gateway_support import PASSWORD, READER, READER_PASSWORD, USER, Broker, GatewayProcess, PlayedBoard, check_delivery, gateway_args, wait_for
+from gateway_support import PASSWORD, PLANT, PLANT_PASSWORD, READER, READER_PASSWORD, USER, Broker, GatewayProcess, PlayedBoard, check_delivery, gateway_args, wait_for
 from helpers import assert_user_error, run_hostgen
 
 from hostgen.gateway.sparkplug import BOOLEAN, INT64, Metric, build_payload
@@ -48,6 +48,12 @@ def test_config_naming_a_port_that_does_not_exist(tmp_path, broker):
     assert_user_error(run_hostgen("gateway", "--config", config), "group id 'line/1'")
     config.write_text('[gateway]\ngroup = "line1"\ncolour = 3\n')
     assert_user_error(run_hostgen("gateway", "--config", config), "unknown key 'colour'")
+    config.write_text('[gateway]\ngroup = "line1"\n[spool]\nredeliver_s = -1\n[[board]]\nport = "/dev/null"\n')
+    assert_user_error(run_hostgen("gateway", "--config", config), "redeliver_s -1 is out of range", "0-3600")
+    config.write_text('[gateway]\ngroup = "line1"\nprimary_host = "scada/1"\n[[board]]\nport = "/dev/null"\n')
+    assert_user_error(run_hostgen("gateway", "--config", config), "primary host id 'scada/1'")
+    assert_user_error(run_hostgen("gateway", "--port", "/dev/null", "--group", "line1", "--redeliver-s", "7200"),
+                      "--redeliver-s: redeliver_s 7200 is out of range")
 
 
 def test_two_gateways_claiming_one_edge_node_id(tmp_path, broker, subscriber):
@@ -89,7 +95,7 @@ def test_malformed_and_unauthenticated_commands_are_rejected_counted_and_publish
         except AssertionError:
             raise AssertionError([(m.topic, m.payload["metrics"].get("packet/type")) for m in subscriber.messages]) from None
         plant = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="plant")
-        plant.username_pw_set(READER, READER_PASSWORD)
+        plant.username_pw_set(PLANT, PLANT_PASSWORD)
         plant.connect("127.0.0.1", broker.port)
         plant.loop_start()
         topic = "spBv1.0/line1/DCMD/gw1/"
@@ -110,3 +116,28 @@ def test_malformed_and_unauthenticated_commands_are_rejected_counted_and_publish
     finally:
         gateway.stop()
     assert boards[0].read_back() == b"", "nothing reached the board"
+
+
+def test_a_dcmd_from_a_user_without_the_right_never_reaches_the_gateway(tmp_path, broker, subscriber):
+    """The broker's ACL (sparkplug_acl): only a host user may publish DCMD; a reader, or the gateway's own user
+    (what a board-side machine would hold), may not. Each publishes in turn, the plant last: the broker handles
+    them in that order, so the plant's DCMD reaching the gateway means the others would have, had they passed."""
+    board = PlayedBoard(tmp_path / "board0")
+    gateway = GatewayProcess(tmp_path, gateway_args(broker, [board], tmp_path / "spool")).start()
+    try:
+        board.boot()
+        wait_for(lambda: subscriber.of("DBIRTH"), 15, "the DBIRTH")
+        for user, password in ((READER, READER_PASSWORD), (USER, PASSWORD), (PLANT, PLANT_PASSWORD)):
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dcmd-{user}")
+            client.username_pw_set(user, password)
+            client.connect("127.0.0.1", broker.port)
+            client.loop_start()
+            payload = build_payload(None, 0, [Metric("command/status", BOOLEAN, True)])
+            client.publish(f"spBv1.0/line1/DCMD/gw1/from-{user}", payload, qos=1).wait_for_publish(5)
+            client.loop_stop()
+            client.disconnect()
+        wait_for(lambda: f"DCMD for unknown board 'from-{PLANT}'" in gateway.text(), 10, "the plant's DCMD at the gateway")
+    finally:
+        gateway.stop()
+    assert f"from-{READER}" not in gateway.text() and f"from-{USER}" not in gateway.text(), gateway.text()
+    assert [m.device for m in subscriber.of("DCMD")] == [f"from-{PLANT}"], "the broker passed on the plant's DCMD only"

@@ -5,7 +5,7 @@ back to the board, answered, applied and re-born."""
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
-from gateway_support import READER, READER_PASSWORD, GatewayProcess, gateway_args, wait_for
+from gateway_support import PLANT, PLANT_PASSWORD, GatewayProcess, gateway_args, wait_for
 from helpers import run_hostgen
 
 from hostgen.board.vboard import VirtualBoardProcess
@@ -29,7 +29,7 @@ def test_virtual_board_to_subscriber_and_commands_back(tmp_path, broker, subscri
             births = subscriber.of("DBIRTH", device)
             assert births[0].payload["metrics"]["packet/type"] == "BOOT" and births[0].payload["metrics"]["boot/rate_hz"] == 1000
             plant = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="plant")
-            plant.username_pw_set(READER, READER_PASSWORD)
+            plant.username_pw_set(PLANT, PLANT_PASSWORD)
             plant.connect("127.0.0.1", broker.port)
             plant.loop_start()
             topic = f"spBv1.0/line1/DCMD/gw1/{device}"
