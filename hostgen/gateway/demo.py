@@ -95,7 +95,9 @@ def _start_boards(board: Board, work: Path, log) -> list[VirtualBoardProcess]:
         root = work / f"press{index + 1}"
         (root / "fs").mkdir(parents=True)
         for path in first.fs.iterdir():
-            if path.is_file() and path.name not in BOARD_STATE:
+            if path.is_dir():  # the firmware itself lives in fw-<digest>/, which the pointer file names
+                shutil.copytree(path, root / "fs" / path.name)
+            elif path.name not in BOARD_STATE:
                 shutil.copy2(path, root / "fs" / path.name)
         (root / "fs" / BOARD_KEY).write_text(host_key(work / "keys" / f"press{index + 1}.key"))
         boards.append(VirtualBoardProcess(board.name, root, _scenario(index)))
