@@ -47,7 +47,7 @@ def format_tier2(tier2: dict) -> str:
     return "\n".join([
         f"tier 2   {tier2['module']} ({tier2['kind']}): activations {tier2['engine_activation_bytes']:,} bytes, weights "
         f"{tier2['engine_weight_bytes']:,} bytes, {tier2['engine_macs']:,} MACs, .mpy {tier2['mpy_bytes']:,} bytes ({tier2['mpy_arch']})",
-        f"heap     about {tier2['firmware_heap_32bit_bytes']:,} of {tier2['board_heap_bytes']:,} bytes on a 32-bit board "
+        f"heap     about {tier2['firmware_heap_32bit_bytes']:,} of the {tier2['board_heap_bytes']:,}-byte stock MicroPython heap, 32-bit "
         f"(firmware {tier2['firmware_own_32bit_bytes']:,} measured and counted + transmit ring {tier2['transmit_ring_32bit_bytes']:,} + model "
         f"{tier2['model_heap_32bit_bytes']:,} counted)",
     ])

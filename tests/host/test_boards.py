@@ -73,3 +73,19 @@ def test_unknown_board_lists_known_ones():
     for name in REQUIRED_BOARDS:
         assert name in line
 
+
+
+@pytest.mark.parametrize("name", board_names())
+def test_the_stock_heap_tier_2_runs_in(name):
+    """An stm32's stock GC heap fills its RAM region past .data/.bss and the stack (more than the heap tier 1 keeps
+    beside a TFLM build's static arena); an ESP32's is its heap figure."""
+    from hostgen.codegen.families import family_of
+
+    board = load_board(name)
+    stock, micropython = family_of(board).stock_heap_bytes(board), board["micropython"]
+    if board.family == "stm32":
+        assert stock == board.arena_region.size_bytes - micropython["static_ram_bytes"] - micropython["stack_bytes"]
+        assert stock == board.firmware_ram_bytes - micropython["static_ram_bytes"] - micropython["stack_bytes"] + board.budget_sram_bytes
+        assert stock > micropython["heap_bytes"]
+    else:
+        assert stock == micropython["heap_bytes"]

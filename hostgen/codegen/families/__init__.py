@@ -17,6 +17,7 @@ class Family:
     templates: dict[str, str]  # generated file -> template (`linker/<family>/...`)
     timer_api: str  # what paces sampling in the firmware: "pyb" (pyb.Timer) or "machine" (machine.Timer)
     link: Callable[[object, Path], Path]  # `hostgen cross`: link the generated C for the board's core
+    stock_heap_bytes: Callable[[object], int]  # the GC heap of a stock MicroPython build, where tier 2's engine module runs
 
 
 def _registry() -> dict[str, Family]:

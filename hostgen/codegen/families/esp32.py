@@ -23,4 +23,5 @@ FAMILY = Family(
     },
     timer_api="machine",
     link=link,
+    stock_heap_bytes=lambda board: board["micropython"]["heap_bytes"],  # the port sizes its GC heap from the IDF heap
 )

@@ -26,6 +26,15 @@ def link_command(board, build_dir: Path, output: Path, extra_sources: tuple[Path
     ]
 
 
+def stock_heap_bytes(board) -> int:
+    """A stock build's GC heap runs from _ebss to _sstack: the RAM region less .data/.bss and the stack.
+
+    (The board's heap_bytes is less: what tier 1 keeps when a TFLM build's static arena takes the rest.)
+    """
+    micropython = board["micropython"]
+    return board.arena_region.size_bytes - micropython["static_ram_bytes"] - micropython["stack_bytes"]
+
+
 def link(board, build_dir: Path) -> Path:
     """Compile model_data.c and the placement harness and link them with the generated scripts."""
     from hostgen.codegen.build import require_build
@@ -52,4 +61,5 @@ FAMILY = Family(
     },
     timer_api="pyb",
     link=link,
+    stock_heap_bytes=stock_heap_bytes,
 )
