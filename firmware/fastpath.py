@@ -115,7 +115,8 @@ def _block_stats(raw: ptr16, filtered: ptr16, n: int, log2n: int, state: ptr32):
     state[_PREVIOUS] = previous
     state[_ABOVE] = above
     state[_BLOCK_PEAK] = peak
-    state[_BLOCK_MS] = (squares << (8 - log2n)) + (residues >> log2n)
+    mean_square = (squares << (8 - log2n)) + (residues >> log2n)
+    state[_BLOCK_MS] = mean_square if mean_square < 0x3FFFFFFF else 0x3FFFFFFF  # 2**30 only for a block of -32768s
     state[_RAIL_MAX] = rail_max
     state[_REPEAT_MAX] = repeat_max
     state[_BLOCK_CROSSINGS] = crossings

@@ -53,6 +53,7 @@ from hostgen.constants import MACHINE_ALERT_RULES as MACHINE_RULES
 
 SENSOR_RULES = RULES[len(MACHINE_RULES):]
 NOISE_BLOCKS = 4
+SMALL_INT_MAX = 2**30 - 1  # the largest small int on a 32-bit board
 NOISE_MEAN_BLOCKS = 8
 NOISE_CHECK_FROM = NOISE_MEAN_BLOCKS + NOISE_BLOCKS - 1  # the first block whose crossing counts are all valid
 NOISE_LATENCY_BLOCKS = 2 * NOISE_CHECK_FROM  # noise on an open input is reported within this (seen: 9-21 blocks)
@@ -120,11 +121,13 @@ def block_figures(filtered: np.ndarray, block: int) -> tuple[np.ndarray, np.ndar
     """Per whole block of a filtered channel: peak |y|, and the mean square sum(y*y) // block, exactly.
 
     As the board computes it inside 31 bits: (sum((y*y) >> 8) << (8 - log2 block)) + (sum((y*y) & 255) >> log2 block),
-    at most 2**30 (quiet channels keep their precision: (y*y) >> 8 alone drops every |y| < 16).
+    capped at 2**30 - 1, a small int on a 32-bit board (only a block of nothing but -32768 reaches 2**30) (quiet
+    channels keep their precision: (y*y) >> 8 alone drops every |y| < 16).
     """
     y = filtered[: len(filtered) // block * block].astype(np.int64).reshape(-1, block)
     squares, log2 = y * y, block.bit_length() - 1
-    return np.abs(y).max(axis=1), (((squares >> 8).sum(axis=1) << (8 - log2)) + ((squares & 255).sum(axis=1) >> log2))
+    mean_squares = ((squares >> 8).sum(axis=1) << (8 - log2)) + ((squares & 255).sum(axis=1) >> log2)
+    return np.abs(y).max(axis=1), np.minimum(mean_squares, SMALL_INT_MAX)
 
 
 def energy(mean_squares: np.ndarray) -> np.ndarray:

@@ -43,3 +43,13 @@ def test_a_live_sensor_passes(tmp_path):
     rng = np.random.default_rng(4)
     x = dataset.synthesize(dataset.random_machine(rng, fault=False), SECONDS * 1000, rng).astype(np.int16)
     refuse_dead_sensor(tmp_path / "normal.npy", x.reshape(-1, 1), 32767, 64)
+
+
+def test_a_block_of_full_negative_scale_keeps_its_mean_square_a_32_bit_small_int():
+    """(-32768)**2 is 2**30 exactly: one block of it is the only way to reach it, and it is capped one below."""
+    from hostgen.dsp.fastpath import SMALL_INT_MAX, block_figures
+
+    peaks, mean_squares = block_figures(np.full(16, -32768, np.int16), 8)
+    assert list(peaks) == [32768, 32768] and list(mean_squares) == [SMALL_INT_MAX, SMALL_INT_MAX]
+    _, below = block_figures(np.array([-32768] * 7 + [32767], np.int16), 8)
+    assert below[0] == ((-32768) ** 2 * 7 + 32767**2) // 8 < SMALL_INT_MAX
