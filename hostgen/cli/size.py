@@ -26,10 +26,10 @@ def run(args) -> int:
     from hostgen.model.source import resolve_model
 
     board = load_board(args.board)
-    model, name = resolve_model(args.model, args.representative, arguments.log)
+    app = load_app(app_config_for(board, None, arguments.log))
+    model, name = resolve_model(args.model, args.representative, app["model"]["input_recipe"], arguments.log)
     report = size_report(board, model, args.fraction)
     try:
-        app = load_app(app_config_for(board, None, arguments.log))
         tier2 = compile_tier2(model, name, board, app, "hostgen size").figures
     except HostgenError as exc:  # the model cannot go into this firmware: `gen` says so; here it is one more figure
         tier2 = {"engine": "refused", "reason": str(exc)}

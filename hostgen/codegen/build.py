@@ -78,7 +78,7 @@ def generate(request: BuildRequest, log) -> tuple[SizeReport, dict[str, bytes], 
     if request.name is not None:
         check_identifier(request.name)
     plan = plan_dsp(board, request.app)
-    model, default_name = resolve_model(request.model, request.representative, log)
+    model, default_name = resolve_model(request.model, request.representative, plan.app["model"]["input_recipe"], log)
     name = request.name or default_name
     check_identifier(name, "model name" if request.model is None else "model name (from the model file's name; set --name)")
     report = size_report(board, model, request.fraction)

@@ -27,7 +27,8 @@ from hostgen.data.recordings import load_array, load_representative
 from hostgen.errors import HostgenError
 from hostgen.model import graph as model_graph
 from hostgen.model import quantize, tflm_run
-from hostgen.model.reference import MODEL_NAME, RECIPE
+from hostgen.model.engine.recipe import FLOAT_INPUTS
+from hostgen.model.reference import MODEL_NAME, RECIPE, model_input
 from hostgen.model.tflite import ModelInfo, load_model
 from hostgen.model.tflm_run import tflm_predict
 from hostgen.paths import CACHE_DIR, REFERENCE_DIR
@@ -130,6 +131,7 @@ class Evaluation:
     x: np.ndarray  # float32 model inputs
     y: np.ndarray  # labels, 0 = normal
     counts: np.ndarray | None  # the int16 sensor windows x was made from, when known
+    recipe: str | None  # the input recipe that made x of counts (hostgen.model.engine.recipe.FLOAT_INPUTS)
     available_windows: int
 
 
@@ -167,12 +169,16 @@ def load_evaluation(data_path: Path | None, int8: ModelInfo, windows: int | None
     if y.min() < 0 or y.max() >= classes:
         raise HostgenError(f"evaluation data {path} has labels {sorted(set(y.tolist()))} but the model has {classes} classes (0 = normal)")
     counts = arrays["counts"][: len(x)] if "counts" in arrays else None
-    if counts is not None and not (
-        counts.dtype == np.int16 and counts.shape + (1,) == x.shape and np.allclose(dataset.model_input(counts), x, atol=1e-6)
-    ):
-        counts = None
+    recipe = _recipe_of(counts, x)
     source = "reference held-out set" if data_path is None else "--data"
-    return Evaluation(Path(path), source, x, y, counts, len(arrays["y"]))
+    return Evaluation(Path(path), source, x, y, counts if recipe else None, recipe, len(arrays["y"]))
+
+
+def _recipe_of(counts: np.ndarray | None, x: np.ndarray) -> str | None:
+    """The input recipe that turns the int16 `counts` into `x`, if one does."""
+    if counts is None or counts.dtype != np.int16 or counts.shape + (1,) != x.shape:
+        return None
+    return next((name for name, to_input in FLOAT_INPUTS.items() if np.allclose(to_input(counts), x, atol=1e-6)), None)
 
 
 # --- running the models ---------------------------------------------------------------
@@ -252,7 +258,7 @@ def _measure_condition(condition: Condition, x, y, keras, int8: ModelInfo, inter
 
 def _reference_training_windows() -> np.ndarray:
     counts, _ = dataset.make_windows(RECIPE["train_seed"], RECIPE["train_windows"])
-    return dataset.model_input(counts)
+    return model_input(counts)
 
 
 def _representative(representative_path: Path | None, data_path: Path | None, evaluation: Evaluation, int8: ModelInfo):
@@ -434,7 +440,7 @@ def run_qcheck(float_path: Path, int8: ModelInfo, data_path: Path | None, repres
             "windows": len(y),
             "fault_windows": int(np.sum(y != 0)),
             "available_windows": evaluation.available_windows,
-            "domain": "int16 sensor counts, then dataset.model_input" if evaluation.counts is not None else "the float model input x",
+            "domain": f"int16 sensor counts, then the {evaluation.recipe} input recipe" if evaluation.recipe else "the float model input x",
         },
         "representative": described,
         "gate": apply_gate(measured["conditions"], limits),
@@ -444,7 +450,7 @@ def run_qcheck(float_path: Path, int8: ModelInfo, data_path: Path | None, repres
 def _measure(float_path: Path, int8: ModelInfo, evaluation: Evaluation, representative, log) -> dict:
     """The figures that take the models to run: cached by the hashes of models, data and this code."""
     started = time.monotonic()
-    x, y, counts = evaluation.x, evaluation.y, evaluation.counts
+    x, y = evaluation.x, evaluation.y
     log(
         f"measuring the quantization tax: {len(CONDITIONS)} conditions x {len(y)} windows, float (Keras) vs int8 "
         "(TFLM, tf.lite); cached in build/.cache/qcheck/"
@@ -455,7 +461,7 @@ def _measure(float_path: Path, int8: ModelInfo, evaluation: Evaluation, represen
     interpreter = tflite_interpreter(tf, int8)
     records, runs = [], {}
     for condition in CONDITIONS:
-        inputs = distorted_inputs(condition, x, counts)
+        inputs = distorted_inputs(condition, x, evaluation.counts, FLOAT_INPUTS.get(evaluation.recipe))
         record, scores = _measure_condition(condition, inputs, y, keras, int8, interpreter)
         if condition.family == "clean":
             _check_meaning(scores["float"], scores["int8_tflm"], float_path, int8)

@@ -11,7 +11,8 @@ from helpers import assert_user_error, run_hostgen
 from test_codegen import tree_digest
 
 from hostgen.data import synthetic as dataset
-from hostgen.model.reference import RECIPE
+from hostgen.model.engine.recipe import FLOAT_INPUTS
+from hostgen.model.reference import RECIPE, model_input
 from hostgen.qcheck.conditions import CONDITIONS, COUNTS_FULL_SCALE, DISTORTIONS, Condition, distorted_inputs
 
 pytestmark = pytest.mark.slow  # trains or converts models with TensorFlow
@@ -42,7 +43,7 @@ def converted(tmp_path_factory, float_model) -> dict[str, Path]:
     tf = quantize.import_tensorflow()
     root = tmp_path_factory.mktemp("qcheck_models")
     counts, _ = dataset.make_windows(RECIPE["train_seed"], quantize.REPRESENTATIVE_WINDOWS)
-    representative = dataset.model_input(counts)
+    representative = model_input(counts)
     # Calibrated on windows at 2% of the signal's range: real inputs saturate the int8 input.
     damaged = quantize.quantize(quantize.load_keras(float_model), representative * 0.02)
     tf.keras.utils.set_random_seed(0)
@@ -59,22 +60,22 @@ def converted(tmp_path_factory, float_model) -> dict[str, Path]:
 
 
 def test_clean_condition_is_the_data_itself(heldout):
-    assert np.array_equal(distorted_inputs(condition("clean"), heldout["x"], heldout["counts"]), heldout["x"])
-    assert np.array_equal(distorted_inputs(condition("clean"), heldout["x"], None), heldout["x"])
+    assert np.array_equal(distorted_inputs(condition("clean"), heldout["x"], heldout["counts"], model_input), heldout["x"])
+    assert np.array_equal(distorted_inputs(condition("clean"), heldout["x"], None, None), heldout["x"])
 
 
 def test_conditions_are_reproducible_and_keep_the_window(heldout):
     x, counts = heldout["x"][:64], heldout["counts"][:64]
     for c in CONDITIONS:
-        first = distorted_inputs(c, x, counts)
+        first = distorted_inputs(c, x, counts, model_input)
         assert first.shape == x.shape and first.dtype == np.float32, c.label
-        assert np.array_equal(first, distorted_inputs(c, x, counts)), c.label
+        assert np.array_equal(first, distorted_inputs(c, x, counts, model_input)), c.label
 
 
 @pytest.mark.parametrize("snr_db", [30, 20, 10])
 def test_noise_is_at_its_snr_per_window(heldout, snr_db):
     x = heldout["x"][:200]
-    noisy = distorted_inputs(condition(f"noise {snr_db} dB SNR"), x, heldout["counts"][:200])
+    noisy = distorted_inputs(condition(f"noise {snr_db} dB SNR"), x, heldout["counts"][:200], model_input)
     measured = 10 * np.log10(x.var(axis=1) / (noisy - x).var(axis=1))
     assert abs(np.median(measured) - snr_db) < 0.5
 
@@ -93,7 +94,7 @@ def test_clock_drift_moves_a_tone_by_its_ratio(drift):
     rate, length, tone = dataset.RATE_HZ, 2048, 100.0
     t = np.arange(length) / rate
     counts = np.round(8000 * np.sin(2 * np.pi * tone * t)).astype(np.int16)[np.newaxis]
-    drifted = distorted_inputs(condition(f"clock {drift:+.0%}"), dataset.model_input(counts), counts)[0, :, 0]
+    drifted = distorted_inputs(condition(f"clock {drift:+.0%}"), dataset.model_input(counts), counts, dataset.model_input)[0, :, 0]
     spectrum = np.abs(np.fft.rfft(drifted * np.hanning(length), 16 * length))
     peak_hz = np.argmax(spectrum) * rate / (16 * length)
     assert abs(peak_hz - tone / (1 + drift)) < 0.2
@@ -102,15 +103,16 @@ def test_clock_drift_moves_a_tone_by_its_ratio(drift):
 def test_clipping_saturates_at_a_share_of_the_data_peak(heldout):
     x = heldout["x"][:300]
     for share in (0.5, 0.25):
-        clipped = distorted_inputs(condition(f"clip at {share:.0%} of peak"), x, None)
+        clipped = distorted_inputs(condition(f"clip at {share:.0%} of peak"), x, None, None)
         assert np.isclose(np.abs(clipped).max(), share * np.abs(x).max())
 
 
 def test_linear_conditions_agree_in_both_domains_but_for_the_window_mean(heldout):
-    x, counts = heldout["x"][:100], heldout["counts"][:100]
+    counts = heldout["counts"][:100]
+    x = dataset.model_input(counts)
     for label in ("gain x1.25", "noise 20 dB SNR", "clock +2%", "missing 4 samples", "repeated 4 samples"):
-        from_counts = distorted_inputs(condition(label), x, counts)
-        from_x = distorted_inputs(condition(label), x, None)
+        from_counts = distorted_inputs(condition(label), x, counts, dataset.model_input)
+        from_x = distorted_inputs(condition(label), x, None, None)
         assert np.abs(from_counts - (from_x - from_x.mean(axis=1, keepdims=True))).max() < 2 / COUNTS_FULL_SCALE, label
 
 
@@ -260,6 +262,21 @@ def test_data_without_counts_is_distorted_in_the_float_domain(reference_tflite, 
     assert report["data"]["domain"] == "the float model input x" and report["data"]["windows"] == 200
     assert report["representative"] == f"the evaluation windows of {data}"
     assert result.returncode == (0 if report["gate"]["passed"] else 2)
+
+
+@pytest.mark.parametrize("recipe", sorted(FLOAT_INPUTS))
+def test_counts_are_distorted_through_the_recipe_that_made_the_inputs(heldout, recipe):
+    """Held-out data made by any input recipe keeps its counts, and each condition goes through that recipe."""
+    from hostgen.qcheck.tax import _recipe_of
+
+    counts = heldout["counts"][:50]
+    to_input = FLOAT_INPUTS[recipe]
+    x = to_input(counts)
+    assert _recipe_of(counts, x) == recipe
+    assert _recipe_of(counts, x * 1.5) is None
+    gained = distorted_inputs(condition("gain x1.25"), x, counts, to_input)
+    expected = to_input(np.clip(np.round(counts * 1.25), -COUNTS_FULL_SCALE, COUNTS_FULL_SCALE - 1).astype(np.int16))
+    assert np.array_equal(gained, expected)
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def normalised_input(windows: np.ndarray) -> np.ndarray:
 
 FLOAT_INPUTS = {  # what a model is trained on, per recipe: int16 windows (n, window) -> float32 (n, window, 1)
     "centred_full_scale": dataset.model_input,
+    "raw_counts": lambda windows: (windows.astype(np.float32) / FULL_SCALE)[..., np.newaxis],
     "normalised_second_difference": normalised_input,
 }
 
