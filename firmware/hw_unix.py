@@ -34,7 +34,7 @@ class ReplaySampler:
         return True
 
     def service(self):
-        """Feed what is due, process it; False once the recording has ended."""
+        """Feed what is due, process it; False once the recording has ended (and everything held is sent)."""
         if self.finished:
             return False
         if self.realtime:
@@ -48,6 +48,8 @@ class ReplaySampler:
             self.fed_blocks += 1
             due -= 1
         self.pipeline.process()
+        if self.finished:
+            self.pipeline.flush()  # the recording's last windows: nothing would release their held decisions
         return not self.finished
 
 

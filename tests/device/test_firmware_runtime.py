@@ -166,3 +166,21 @@ def app_with_channels(tmp_path):
     from helpers import app_with
 
     return app_with(tmp_path, channels="2")
+
+
+def test_every_judged_window_is_sent_when_a_recording_ends(board, tmp_path):
+    """The last windows' decisions are held for the sensor checks; the recording's end releases them."""
+    from hostgen.board.packets import StreamDecoder
+
+    machine, rng = scenario_machine(12)
+    recording = machine_run(machine, 3, rng).astype(np.int16)
+    scenario, link = tmp_path / "scenario.i16", tmp_path / "link.bin"
+    recording.tofile(scenario)
+    code = "import faultline\nrunning = faultline.start()\nwhile faultline.service():\n    pass\nprint('judged', running.windows)\n"
+    with FirmwareWorkspace(board) as workspace:
+        result = workspace.run_code(code, {"FAULTLINE_SCENARIO": str(scenario), "FAULTLINE_LINK": str(link)})
+    assert result.returncode == 0, result.stderr
+    judged = int(next(line for line in result.stdout.splitlines() if line.startswith("judged")).split()[1])
+    packets = StreamDecoder().feed(link.read_bytes())
+    sent = sum(1 for p in packets if p.kind == "WINDOW") + sum(p.fields["windows"] for p in packets if p.kind == "SUMMARY")
+    assert judged > 10 and sent == judged
