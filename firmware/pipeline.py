@@ -122,6 +122,7 @@ class _Channel:
         self.model_window = array.array("h", bytes(2 * cfg.WINDOW)) if keep_raw else None  # its window, held for tier 2
         self.filtered_history = array.array("h", bytes(2 * cfg.WINDOW))
         self.result = self.results[0]  # the latest window's
+        self.period_history = fallback.new_period_history()  # its judged windows' envelope periodicities
         self.summary = array.array("i", bytes(4 * SUMMARY_SLOTS))
         self.normal_rms = 0  # the largest RMS of the last summarised run of normal windows
 
@@ -276,7 +277,8 @@ class Pipeline:
                 continue
             _unwrap(channel.filtered_history, cfg.WINDOW, self.history_at, self.filtered_window)
             _unwrap(channel.raw_history, cfg.WINDOW, self.history_at, self.raw_window)
-            fallback.evaluate(self.filtered_window, self.raw_window, self.settings.thresholds[channel.index], channel.result)
+            fallback.evaluate(self.filtered_window, self.raw_window, self.settings.thresholds[channel.index], channel.result,
+                              channel.period_history)
             channel.window_start = (block_end + 1 - cfg.WINDOW) & COUNTER_MASK
             if self.model is None:
                 self._decide(channel, channel.result[fallback.DECISION], TIER_FALLBACK, 0)

@@ -36,6 +36,7 @@ def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> di
         "rules": rules_for(plan.app["fallback"]["decide_on"]),
         "features": FEATURES,
         "period_lags": list(features.PERIOD_LAGS),
+        "period_windows": features.PERIOD_WINDOWS,
         "turn_peak_bits": features.TURN_PEAK_BITS,
         "once_per_turn_cap": features.ONCE_PER_TURN_CAP,
         "constants": constants,

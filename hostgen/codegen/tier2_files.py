@@ -16,6 +16,7 @@ from pathlib import Path
 from hostgen.codegen.families import family_of
 from hostgen.constants import FEATURES, HELD_DECISION_SLOTS
 from hostgen.dsp.fastpath import decision_delay_windows
+from hostgen.dsp.features import PERIOD_WINDOWS
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import ModelInfo
 
@@ -24,10 +25,11 @@ OBJECT_32 = 16  # a bytes or bytearray object's own block on 32 bits: type, leng
 # The firmware with diag and selftest, without a model: 43,008 bytes measured on a 32-bit MicroPython (v1.28
 # unix port, armhf, run under qemu-arm; DESIGN.md's facts of 2026-12), plus the code added to the .mpy files
 # (armv7emsp, counted with mpy-cross) since: 2,003 bytes for the transmit ring (packets, commands, pipeline, diag,
-# selftest, faultline) and 2,057 for once_per_turn and held decisions (the generated fallback, pipeline, fastpath).
+# selftest, faultline), 2,057 for once_per_turn and held decisions (the generated fallback, pipeline, fastpath) and
+# 185 for the periodicity history (the generated fallback, pipeline).
 # The base that the buffers added since (pipeline_buffers_32bit_bytes, transmit_ring_32bit_bytes) and the model's
 # 32-bit figure are added to.
-FIRMWARE_HEAP_32BIT = 43_008 + 2_003 + 2_057
+FIRMWARE_HEAP_32BIT = 43_008 + 2_003 + 2_057 + 185
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,14 @@ def _block_32(payload: int) -> int:
 def pipeline_buffers_32bit_bytes(app: dict) -> int:
     """Buffers the pipeline gained after FIRMWARE_HEAP_32BIT was measured, in both pipelines at selftest's peak.
 
-    Per channel: the raw window's history (once_per_turn reads it; before, only a model's input did), and each
-    held decision's slots and result array; once: the raw window the fallback reads.
+    Per channel: the raw window's history (once_per_turn reads it; before, only a model's input did), each
+    held decision's slots and result array, and the periodicity history; once: the raw window the fallback reads.
     """
     window, channels = app["sampling"]["window_samples"], app["sampling"]["channels"]
     delay = decision_delay_windows(app)
     held = _block_32(4 * HELD_DECISION_SLOTS * delay) + delay * _block_32(4 * (len(FEATURES) + 3)) + _block_32(4 * delay)
-    return 2 * (channels * (_block_32(2 * window) + held) + _block_32(2 * window))
+    period_history = _block_32(4 * (PERIOD_WINDOWS - 1))
+    return 2 * (channels * (_block_32(2 * window) + held + period_history) + _block_32(2 * window))
 
 
 def transmit_ring_32bit_bytes(app: dict) -> int:

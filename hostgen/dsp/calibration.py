@@ -186,7 +186,11 @@ def settled(filtered: np.ndarray, design: FirDesign, block: int) -> np.ndarray:
 
 
 def synthetic_window_features(design: FirDesign, counts: np.ndarray, window: int) -> np.ndarray:
-    """Features of (longer) synthetic windows, each filtered on its own: its settled last `window` samples."""
+    """Features of (longer) synthetic windows, each filtered on its own: its settled last `window` samples.
+
+    Each window is another machine's, so each is judged alone: its periodicity is its own, whose wider spread
+    gives thresholds a board's stream (the mean over the channel's windows) stays further under.
+    """
     filtered = np.stack([filter_signal(design.coeffs, w)[-window:] for w in counts]).reshape(-1, window)
     return features_of_windows(filtered, counts[:, -window:])
 

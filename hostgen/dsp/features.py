@@ -14,11 +14,17 @@ because a once-per-turn force lies below the filter's band:
     crest     = (peak << 8) // rms            crest factor, Q8 (0 when rms is 0)
     kurtosis  = sum(min((|d| << 4) // rms, 127)**4 >> 8) >> L  kurtosis, Q8: 768 for Gaussian noise
     zcr       = count of sign changes of d (d >= 0 counts as positive)
-    periodicity = max over lags PERIOD_LAGS of (r(lag) << 8) // r(0), Q8, where
+    periodicity = the mean of the channel's last PERIOD_WINDOWS envelope periodicities, Q8, each
+                max over lags PERIOD_LAGS of (r(lag) << 8) // r(0), where
                 u[i] = min((|d| << 4) // rms, 127) - (sum(u) >> L) is the mean-removed envelope in units
                 of rms and r(lag) = sum(u[i] * u[i + lag]): how strongly the envelope repeats at one
                 period, as a bearing defect's impulse train does at any speed and load (Gaussian noise:
-                about 0.15); |u| < 128, so r <= 2**22 and r << 8 <= 2**30
+                about 0.15); |u| < 128, so r <= 2**22 and r << 8 <= 2**30. One window's figure spreads
+                so widely (a defect's 0.2-0.4 beside normal running's 0.15-0.3) that a threshold above
+                normal running misses a fifth of a weak defect's windows; a defect lasts, so the mean over
+                the window and the PERIOD_WINDOWS - 1 before it on the channel (0 before the first,
+                each at its own lag as the speed moves) narrows normal running's spread and keeps the
+                defect's. r(lag) <= r(0), so each figure <= 256 and their sum <= 768
     once_per_turn = min(h // max((c(0) - h) >> 8, 1), ONCE_PER_TURN_CAP): how far one component that
                 reverses every half turn dominates the raw window, as imbalance makes the shaft's 1x
                 force do, Q8 of the rest of the window's energy. q[i] = the raw window minus its mean
@@ -28,6 +34,10 @@ because a once-per-turn force lies below the filter's band:
                 W (<= 2**28.5): a sinusoid's half period at any speed (one turn at 1 kHz is 8-126 samples
                 for 8-125 Hz shafts); the rest is c(0) - h. Normalised by the window's own energy, it
                 holds across speed and load
+
+A window judged alone (window_features, features_of_windows) has its own envelope periodicity;
+a stream's windows (stream_features, the board) the mean over the channel's history
+(with_period_history), which the windows the board withholds for a bad sensor do not join.
 
 The decision walks the rules in order, fault rules first: the first feature at or over
 its threshold decides (fault or suspect) and names the rule; none over means normal.
@@ -44,6 +54,7 @@ import numpy as np
 from hostgen.constants import DECISIONS, FAULT, FEATURES, NO_RULE, NORMAL, SUSPECT
 
 PERIOD_LAGS = range(4, 64)  # 4-63 samples at 1 kHz: defect impulse trains and the once-per-turn modulation of an inner-race one
+PERIOD_WINDOWS = 3  # a stream's periodicity is the mean over this many windows: 512 samples at stride 128
 SCORE_CAP = 65535
 KURTOSIS_CLAMP = 127
 TURN_PEAK_BITS = 10  # once_per_turn's samples are scaled so the peak has this many bits
@@ -145,6 +156,23 @@ def features_of_windows(windows: np.ndarray, raws: np.ndarray) -> np.ndarray:
     return np.array([window_features(w, r) for w, r in zip(windows, raws)], np.int64).reshape(-1, len(FEATURES))
 
 
-def stream_features(filtered: np.ndarray, raw: np.ndarray, window: int, stride: int) -> np.ndarray:
-    """Features of every window of a filtered stream and the raw samples it came from (same length, aligned)."""
-    return features_of_windows(windows_of(filtered, window, stride), windows_of(raw, window, stride))
+def with_period_history(features: np.ndarray) -> np.ndarray:
+    """Features (n, FEATURES) of one channel's successive windows, periodicity the mean over PERIOD_WINDOWS (docstring)."""
+    column = FEATURES.index("periodicity")
+    own = np.concatenate([np.zeros(PERIOD_WINDOWS - 1, np.int64), features[:, column]])
+    out = features.copy()
+    out[:, column] = sum(own[k : k + len(features)] for k in range(PERIOD_WINDOWS)) // PERIOD_WINDOWS
+    return out
+
+
+def stream_features(filtered: np.ndarray, raw: np.ndarray, window: int, stride: int,
+                    judged: np.ndarray | None = None) -> np.ndarray:
+    """Features of every window of a filtered stream and the raw samples it came from (same length, aligned).
+
+    `judged` (a bool per window, default all) says which windows the board judges: only theirs join the
+    periodicity history, as a withheld window's samples are a bad sensor's (the others keep their own figure).
+    """
+    features = features_of_windows(windows_of(filtered, window, stride), windows_of(raw, window, stride))
+    judged = np.ones(len(features), bool) if judged is None else np.asarray(judged, bool)
+    features[judged] = with_period_history(features[judged])
+    return features

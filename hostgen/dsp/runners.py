@@ -63,14 +63,15 @@ class DspRunner(HarnessDirectory):
         return np.fromfile(paths["out"], np.int16)
 
     def fallback(self, implementation: str, windows: np.ndarray, raws: np.ndarray, thresholds: list[int]) -> np.ndarray:
-        """(n, RESULT_LENGTH) int32: features, decision, rule, score per filtered window and its raw samples."""
+        """(n, RESULT_LENGTH) int32: features, decision, rule, score per filtered window and its raw samples.
+
+        The windows are taken as one channel's in order: each periodicity is over its history (features.py).
+        """
         windows = np.ascontiguousarray(windows, dtype=np.int16)
         raws = np.ascontiguousarray(raws, dtype=np.int16)
         if implementation == "ref":
-            rows = []
-            for window, raw in zip(windows, raws):
-                values = features.window_features(window, raw)
-                rows.append([*values, *features.decide(values, self.rules, np.array(thresholds))])
+            values = features.with_period_history(features.features_of_windows(windows, raws))  # one channel's, in order
+            rows = [[*v, *features.decide(v, self.rules, np.array(thresholds))] for v in values]
             return np.array(rows, np.int64).reshape(-1, RESULT_LENGTH).astype(np.int32)
         paths = {name: self.workdir / f"{name}.bin" for name in ("windows", "thresholds", "out")}
         np.stack([windows, raws], axis=1).tofile(paths["windows"])

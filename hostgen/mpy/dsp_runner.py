@@ -48,9 +48,10 @@ def run_fallback(windows_path, thresholds_path, out_path):
     window = array.array("h", bytes(2 * fallback.WINDOW))
     raw = array.array("h", bytes(2 * fallback.WINDOW))
     result = fallback.new_result()
+    history = fallback.new_period_history()  # the windows are one channel's, in order
     with open(windows_path, "rb") as windows, open(out_path, "wb") as target:
         while windows.readinto(window) == 2 * fallback.WINDOW and windows.readinto(raw) == 2 * fallback.WINDOW:
-            fallback.evaluate(window, raw, thresholds, result)
+            fallback.evaluate(window, raw, thresholds, result, history)
             target.write(result)
 
 
@@ -82,9 +83,10 @@ def bench_fallback(windows):
     raw = memoryview(pair)[fallback.WINDOW :]
     thresholds = fallback.default_thresholds(0)
     result = fallback.new_result()
+    history = fallback.new_period_history()
     start = time.ticks_us()
     for _ in range(windows):
-        fallback.evaluate(window, raw, thresholds, result)
+        fallback.evaluate(window, raw, thresholds, result, history)
     print(1000 * time.ticks_diff(time.ticks_us(), start) / windows)
 
 

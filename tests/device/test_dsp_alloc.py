@@ -19,15 +19,16 @@ source = array.array("h", (((i * 7919) % 65536) - 32768 for i in range(fallback.
 target = array.array("h", bytes(2 * fallback.WINDOW))
 thresholds = fallback.default_thresholds(0)
 result = fallback.new_result()
+history = fallback.new_period_history()
 step = {step}
 step(source, target, fallback.WINDOW)
-fallback.evaluate(target, source, thresholds, result)
+fallback.evaluate(target, source, thresholds, result, history)
 gc.collect()
 gc.disable()
 before = gc.mem_alloc()
 for _ in range({rounds}):
     step(source, target, fallback.WINDOW)
-    fallback.evaluate(target, source, thresholds, result)
+    fallback.evaluate(target, source, thresholds, result, history)
 print(before, gc.mem_alloc())
 """
 

@@ -22,9 +22,9 @@ def reference(plan, recording):
     block, window, stride = (app["sampling"][k] for k in ("block_samples", "window_samples", "stride_samples"))
     offset = settle_blocks(design.taps, block) * block
     end = len(raw) // block * block
-    features = stream_features(filtered[offset:end], raw[offset:end], window, stride)
-    starts = [offset + k * stride for k in range(len(features))]
+    starts = list(range(offset, end - window + 1, stride))
     judged = [k for k, start in enumerate(starts) if run.judges((start + window) // block - 1)]
+    features = stream_features(filtered[offset:end], raw[offset:end], window, stride, np.isin(range(len(starts)), judged))
     withheld = [starts[k] for k in range(len(starts)) if k not in judged]
     rules = rules_for(app["fallback"]["decide_on"])
     decided = [decide(features[k], rules, np.array(calibration.thresholds[0])) for k in judged]

@@ -89,13 +89,12 @@ def reference(plan, recording):
     block, window, stride = (app["sampling"][k] for k in ("block_samples", "window_samples", "stride_samples"))
     offset = settle_blocks(design.taps, block) * block
     end = len(raw) // block * block
-    features = stream_features(filtered[offset:end], raw[offset:end], window, stride)
+    starts = range(offset, end - window + 1, stride)
+    judges = np.array([run.judges((start + window) // block - 1) for start in starts], bool)
+    features = stream_features(filtered[offset:end], raw[offset:end], window, stride, judges)
     rules = rules_for(app["fallback"]["decide_on"])
-    judged = {}
-    for k, f in enumerate(features):
-        start = offset + k * stride
-        if run.judges((start + window) // block - 1):
-            judged[start] = decide(f, rules, np.array(calibration.thresholds[0]))[0]
+    judged = {start: decide(f, rules, np.array(calibration.thresholds[0]))[0]
+              for start, f, judge in zip(starts, features, judges) if judge}
     return run.events, judged
 
 

@@ -16,17 +16,17 @@ from hostgen.dsp.calibration import recording_calibration
 from hostgen.dsp.fir import design_fir
 
 SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
+UNSEEN_SEEDS = (9, 10, 11, 12, 13, 14, 15, 16)  # machines no tier-1 choice was tuned on
 MAX_FALSE_ALARMS = 0.005
 MIN_DETECTED = 0.95
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory):
-    """{(seed, recording name): figures} for machines calibrated on their own normal running."""
+def floor_table(seeds, tmp_path_factory) -> dict:
+    """{(seed, recording name): figures} for machines calibrated on their own normal running, printed."""
     app = load_app()
     design = design_fir(app)
     out = {}
-    for seed in SEEDS:
+    for seed in seeds:
         normals, held = floor_recordings(seed)
         paths = []
         for index, samples in enumerate(normals):
@@ -42,6 +42,11 @@ def table(tmp_path_factory):
         print(f"{seed:>4} {name:<14}{f['false_alarms']:>12.1%}{detected:>10}  "
               f"{f['fast_path_trips_before_onset']}/{f['fast_path_trips_after_onset']}")
     return out
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return floor_table(SEEDS, tmp_path_factory)
 
 
 def test_the_held_out_speeds_are_outside_the_calibration():
@@ -66,11 +71,6 @@ def test_normal_running_at_other_speeds_raises_no_alarm(table):
 
 
 NOT_MET = {
-    "outer_race": "not met: 93.4% on machine 8, whose slowest, lightest-loaded windows ring too weakly",
-    "inner_race": "not met: 94.5% and 79.1% on machines 2 and 8, where the impulses are weak at low speed and load; "
-                  "tried and left out (none reaches 95% on every machine at no added false alarms): envelope "
-                  "periodicity at lags to 127, from lag 2 or 3, at the turn found by once_per_turn, and on a "
-                  "squared, 2- or 3-sample-max or 2-sample-mean envelope",
     "imbalance": "not met: machine 1's added unbalance partly cancels its residual one (1x down to 0.65 of normal: "
                  "nothing grows without a phase reference), machine 5's raises the 1x only 1.22x (49.5% detected)",
 }
@@ -80,6 +80,14 @@ NOT_MET = {
 def test_every_fault_kind_is_detected_after_onset(table, kind):
     for seed in SEEDS:
         assert table[(seed, kind)]["detected"] >= MIN_DETECTED, (seed, kind, table[(seed, kind)])
+
+
+def test_bearing_faults_are_detected_on_machines_not_tuned_on(tmp_path_factory):
+    """The bearing figures hold on eight more machines (their normal-running figures are printed, not judged here)."""
+    unseen = floor_table(UNSEEN_SEEDS, tmp_path_factory)
+    for seed in UNSEEN_SEEDS:
+        for kind in ("outer_race", "inner_race"):
+            assert unseen[(seed, kind)]["detected"] >= MIN_DETECTED, (seed, kind, unseen[(seed, kind)])
 
 
 def test_imbalance_is_seen_through_the_raw_once_per_turn_feature(table):
