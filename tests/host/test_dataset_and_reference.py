@@ -9,6 +9,7 @@ import pytest
 from helpers import REPO, run_hostgen
 from scipy import signal
 
+from hostgen.config.app import load_app
 from hostgen.data import synthetic as dataset
 
 pytestmark = pytest.mark.slow  # trains or converts models with TensorFlow
@@ -86,3 +87,48 @@ def test_reference_figures_are_the_shipped_int8_model_s_at_a_cut_chosen_on_valid
         for part in ("heldout", "heldout_shifted"))
     seeds = [RECIPE[k] for k in ("train_seed", "train_shifted_seed", "validation_seed", "validation_shifted_seed", "heldout_seed", "shifted_seed")]
     assert len(set(seeds)) == len(seeds), "training, validation and held-out windows come from distinct machines"
+
+
+def test_reference_figures_carry_the_fallback_and_the_board_on_the_same_windows(reference_tflite):
+    from hostgen.model.baselines import baselines_key
+    from hostgen.model.reference import HELD_OUT, INPUT_RECIPE, reference_figures
+
+    figures = reference_figures()
+    stored = json.loads((reference_tflite.parent / "reference.json").read_text())["baselines"]
+    assert figures["baselines"] == stored and stored["key"] == baselines_key(reference_tflite, INPUT_RECIPE, load_app())
+    for part in HELD_OUT:
+        board, fallback = stored[part]["board"], stored[part]["fallback"]
+        assert 0.5 < board["model_decides"] <= 1.0 and 0.0 < fallback["fault_recall"] < 1.0
+    assert stored["board_beats_fallback"] == all(
+        stored[part]["board"]["false_alarm_rate"] <= stored[part]["fallback"]["false_alarm_rate"]
+        and stored[part]["board"]["fault_recall"] > stored[part]["fallback"]["fault_recall"] for part in HELD_OUT)
+
+
+def test_the_board_is_the_model_when_always_sure_and_the_fallback_when_never(reference_tflite):
+    from hostgen.model.baselines import board_baselines, fallback_decisions, flag_rates
+    from hostgen.model.reference import INPUT_RECIPE, MODEL_NAME, SETS, generated_windows, model_input
+    from hostgen.model.tflite import load_model
+    from hostgen.model.tflm_run import tflm_predict
+
+    counts, labels = (part[:300] for part in generated_windows(*SETS["heldout_shifted"]))
+    sets = {"some": (counts, labels)}
+    app = load_app()
+    model_alone = flag_rates(tflm_predict(load_model(reference_tflite), model_input(counts)).argmax(1), labels)
+    app["firmware"]["min_confidence"] = 0.0
+    always = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
+    assert always["board"] == {**model_alone, "model_decides": 1.0}
+    app["firmware"]["min_confidence"] = 1.01
+    never = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
+    assert never["board"] == {**never["fallback"], "model_decides": 0.0}
+    assert never["fallback"] == flag_rates(fallback_decisions(counts, app), labels) == always["fallback"]
+
+
+def test_fallback_windows_too_short_for_the_filter_are_refused():
+    from hostgen.dsp.fir import design_fir
+    from hostgen.errors import HostgenError
+    from hostgen.model.baselines import fallback_decisions
+
+    counts, _ = dataset.make_windows(5, 4, window=dataset.WINDOW + 10)
+    needed = dataset.WINDOW + design_fir(load_app()).taps
+    with pytest.raises(HostgenError, match=f"windows of {dataset.WINDOW + 10} samples .* at least {needed} long"):
+        fallback_decisions(counts, load_app())
