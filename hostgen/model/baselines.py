@@ -42,23 +42,26 @@ def flag_rates(decisions: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def fallback_decisions(counts: np.ndarray, app: dict) -> np.ndarray:
-    """Tier 1's decision on each window's last window_samples, the samples before them settling its FIR."""
+def fallback_decisions(sets: dict[str, np.ndarray], app: dict) -> dict[str, np.ndarray]:
+    """Per set of windows, tier 1's decision on each one's last window_samples, the samples before them settling its FIR."""
     design, window = design_fir(app), app["sampling"]["window_samples"]
-    if counts.shape[1] < window + design.taps:
-        raise HostgenError(f"windows of {counts.shape[1]} samples leave the {design.taps}-tap filter too few to settle on "
+    shortest = min(counts.shape[1] for counts in sets.values())
+    if shortest < window + design.taps:
+        raise HostgenError(f"windows of {shortest} samples leave the {design.taps}-tap filter too few to settle on "
                            f"before a {window}-sample window; make them at least {window + design.taps} long")
     calibration = synthetic_calibration(app, design)
     rules, thresholds = rules_for(app["fallback"]["decide_on"]), np.array(calibration.thresholds[0])
-    return np.array([decide(f, rules, thresholds)[0] for f in synthetic_window_features(design, counts, window)], np.int64)
+    return {name: np.array([decide(f, rules, thresholds)[0] for f in synthetic_window_features(design, counts, window)], np.int64)
+            for name, counts in sets.items()}
 
 
 def board_baselines(tflite: Path, name: str, recipe_name: str, sets: dict[str, tuple[np.ndarray, np.ndarray]], app: dict) -> dict:
     """Per set of (int16 counts (n, settle + window), labels): the fallback's and the board's rates under `app`."""
     compiled = compile_model(load_model(tflite), name, "hostgen train", recipe_name)
     figures = {"key": baselines_key(tflite, recipe_name, app), "min_confidence": app["firmware"]["min_confidence"]}
+    fallbacks = fallback_decisions({part: counts for part, (counts, _) in sets.items()}, app)
     for part, (counts, labels) in sets.items():
-        fallback = fallback_decisions(counts, app)
+        fallback = fallbacks[part]
         windows = counts[:, -compiled.recipe.window :]
         judged = tier2.judge(compiled, windows, app, 0)
         sure = np.array([j.decision is not None for j in judged])

@@ -106,21 +106,23 @@ def test_reference_figures_carry_the_fallback_and_the_board_on_the_same_windows(
 
 def test_the_board_is_the_model_when_always_sure_and_the_fallback_when_never(reference_tflite):
     from hostgen.model.baselines import board_baselines, fallback_decisions, flag_rates
-    from hostgen.model.reference import INPUT_RECIPE, MODEL_NAME, SETS, generated_windows, model_input
+    from hostgen.model.engine.generate import compile_model
+    from hostgen.model.reference import INPUT_RECIPE, MODEL_NAME, SETS, generated_windows
     from hostgen.model.tflite import load_model
-    from hostgen.model.tflm_run import tflm_predict
+    from hostgen.model.tier2 import model_scores
 
     counts, labels = (part[:300] for part in generated_windows(*SETS["heldout_shifted"]))
     sets = {"some": (counts, labels)}
     app = load_app()
-    model_alone = flag_rates(tflm_predict(load_model(reference_tflite), model_input(counts)).argmax(1), labels)
+    compiled = compile_model(load_model(reference_tflite), MODEL_NAME, "pytest", INPUT_RECIPE)
+    model_alone = flag_rates(model_scores(compiled, counts[:, -compiled.recipe.window :])[1], labels)
     app["firmware"]["min_confidence"] = 0.0
     always = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
     assert always["board"] == {**model_alone, "model_decides": 1.0}
     app["firmware"]["min_confidence"] = 1.01
     never = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
     assert never["board"] == {**never["fallback"], "model_decides": 0.0}
-    assert never["fallback"] == flag_rates(fallback_decisions(counts, app), labels) == always["fallback"]
+    assert never["fallback"] == flag_rates(fallback_decisions({"some": counts}, app)["some"], labels) == always["fallback"]
 
 
 def test_fallback_windows_too_short_for_the_filter_are_refused():
@@ -131,4 +133,4 @@ def test_fallback_windows_too_short_for_the_filter_are_refused():
     counts, _ = dataset.make_windows(5, 4, window=dataset.WINDOW + 10)
     needed = dataset.WINDOW + design_fir(load_app()).taps
     with pytest.raises(HostgenError, match=f"windows of {dataset.WINDOW + 10} samples .* at least {needed} long"):
-        fallback_decisions(counts, load_app())
+        fallback_decisions({"short": counts}, load_app())
