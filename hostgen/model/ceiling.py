@@ -10,7 +10,7 @@ sets (hostgen/model/reference.py), it prints the shipped reference int8 model's 
   estimate those from 256 samples does better than one that is given them, short of one that
   also knows the impulse times;
 - with --cnn, a much larger float model than a board takes (about 49,000 parameters, full-rate
-  convolutions, 6.5x the reference's training windows) on the window high-passed above 150 Hz
+  convolutions, 3.5x the reference's training windows) on the window high-passed above 150 Hz
   and divided by its own RMS: what learning from the data reaches without that knowledge.
 
 Both choose their cut on the reference's validation sets (at most 0.5% false alarms on each, as
