@@ -134,3 +134,16 @@ def test_fallback_windows_too_short_for_the_filter_are_refused():
     needed = dataset.WINDOW + design_fir(load_app()).taps
     with pytest.raises(HostgenError, match=f"windows of {dataset.WINDOW + 10} samples .* at least {needed} long"):
         fallback_decisions({"short": counts}, load_app())
+
+
+def test_the_ceiling_s_oracle_sees_the_reference_s_own_windows_and_their_faults():
+    from hostgen.model import ceiling
+    from hostgen.model.reference import SETS, generated_windows
+
+    seed, _, shifted = SETS["heldout_shifted"]
+    parts = ceiling.windows_with_parts(seed, 120, shifted)
+    counts, labels = generated_windows(seed, 120, shifted)
+    assert np.array_equal(parts["counts"], counts) and np.array_equal(parts["labels"], labels)
+    ratio, statistic = parts["ratio"], parts["statistic"]
+    assert np.all(np.isnan(ratio[labels == 0])) and np.all(ratio[labels == 1] > 0)
+    assert np.median(statistic[labels == 0]) < 1.2 < np.median(statistic[labels == 1])  # white noise alone: about 1
