@@ -75,14 +75,16 @@ def model_costs(board, app_path: str | None, inferences: int) -> list[str]:
     record = json.loads((build / "build.json").read_text())
     if record["tier2"]["engine"] != "on":
         return [f"model: none runs on this build ({record['tier2']['reason']})"]
-    figures = engine_bench(build / f"{record['model_name']}.tflite", unix_heap_bytes(board), inferences)
     app = load_app(recorded_request(build).app)
+    figures = engine_bench(build / f"{record['model_name']}.tflite", unix_heap_bytes(board), inferences, app["model"]["input_recipe"])
     stride_ms = 1000 * app["sampling"]["stride_samples"] / app["sampling"]["rate_hz"]
     c, micropython, ratio = figures["c_ms"], figures["micropython_ms"], figures["micropython_to_c"]
     lines = [
         f"model {figures['model']} ({figures['macs']:,} MACs) per window, this host:",
         f"  C            {c:9.3f} ms   1.0 x C",
         f"  MicroPython  {micropython:9.3f} ms {ratio:5.1f} x C   (viper, unix port)",
+        f"  input recipe {figures['recipe']}: {figures['micropython_prepare_ms']:.3f} ms per window in MicroPython, "
+        f"{figures['prepare_to_inference']:.2f} x an inference (run whole in the block that starts the model)",
     ]
     if figures["cortex_m4_instructions"] is None:
         lines.append("  Cortex-M4: not run (needs qemu-system-arm and arm-none-eabi-gcc: make setup)")

@@ -16,7 +16,7 @@ from hostgen.errors import HostgenError
 DEFAULT_APP = Path(__file__).resolve().parent / "app.toml"
 FILTER_TYPES = ("lowpass", "highpass", "bandpass")
 DESIGNS = ("kaiser", "remez")
-INPUT_RECIPES = ("centred_full_scale", "raw_counts", "normalised_second_difference")  # the engine's (hostgen/model/engine/recipe.py)
+INPUT_RECIPES = ("centred_full_scale", "raw_counts", "normalised_second_difference", "band_over_level")  # the engine's (hostgen/model/engine/recipe.py)
 MODEL_KINDS = ("auto", "classifier", "reconstruction")
 TIER2_MODES = ("auto", "required", "off")
 MAX_RATE_HZ = 50_000  # a timer IRQ per sample on a MicroPython board; the BOOT packet has 16 bits for it

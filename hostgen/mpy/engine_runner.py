@@ -4,6 +4,7 @@
 #   micropython engine_runner.py MODULE_DIR MODULE classify WINDOWS.i16 OUT
 #   micropython engine_runner.py MODULE_DIR MODULE allocation N         -> bytes allocated over N inferences, invoke and sliced
 #   micropython engine_runner.py MODULE_DIR MODULE bench N              -> ms per inference
+#   micropython engine_runner.py MODULE_DIR MODULE bench-prepare N      -> ms per prepare() of a window (the input recipe)
 #   micropython engine_runner.py MODULE_DIR MODULE heap                 -> heap bytes the imported module holds
 import array
 import gc
@@ -76,6 +77,16 @@ def bench(count):
     print(time.ticks_diff(time.ticks_us(), started) / 1000 / count)
 
 
+def bench_prepare(count):
+    window = array.array("h", bytes(2 * model.WINDOW * model.CHANNELS))
+    for i in range(len(window)):
+        window[i] = (i * 977) % 20000 - 10000
+    started = time.ticks_us()
+    for _ in range(count):
+        model.prepare(window, model.CHANNELS)
+    print(time.ticks_diff(time.ticks_us(), started) / 1000 / count)
+
+
 if mode == "run":
     run(sys.argv[4], sys.argv[5], len(sys.argv) > 6)
 elif mode == "classify":
@@ -84,5 +95,7 @@ elif mode == "allocation":
     allocation(int(sys.argv[4]))
 elif mode == "bench":
     bench(int(sys.argv[4]))
+elif mode == "bench-prepare":
+    bench_prepare(int(sys.argv[4]))
 elif mode == "heap":
     print(heap_after_import - heap_before_import)

@@ -3,8 +3,8 @@
 Each condition acts on the windows as the board's sampling layer delivers them, as int16
 ADC counts, when those are known (the reference held-out set keeps them): the distortion
 is applied to the counts, which are rounded and saturated at int16 like an ADC reading
-and then turned into model input by the input recipe that made the held-out inputs of them
-(hostgen.model.engine.recipe.FLOAT_INPUTS). Otherwise (a user's .npz with
+and then turned into model input by the input recipe x was made with (`dataset.model_input`'s
+centred full scale unless told). Otherwise (a user's .npz with
 only `x`) the same distortion is applied to `x` itself, taken as the sensor signal in units
 of full scale (as `dataset.model_input` makes it): full scale is 1, or the data's peak where
 |x| exceeds 1; the result saturates at full scale and is not rounded. In that float domain
@@ -123,15 +123,14 @@ CONDITIONS = (
 )
 
 
-def distorted_inputs(condition: Condition, x: np.ndarray, counts: np.ndarray | None, to_input) -> np.ndarray:
-    """Model inputs for `condition`: from the int16 `counts` that `to_input` (an input recipe) made x of when
-    given, else from x."""
+def distorted_inputs(condition: Condition, x: np.ndarray, counts: np.ndarray | None, model_input=dataset.model_input) -> np.ndarray:
+    """Model inputs for `condition`: from the int16 `counts` x was made of by `model_input` when given, else from x."""
     rng = np.random.default_rng([SEED, zlib.crc32(condition.label.encode())])
     distort = DISTORTIONS[condition.family]
     if counts is not None:
         readings = distort(counts[..., np.newaxis].astype(np.float64), condition.severity, COUNTS_FULL_SCALE, rng)
         saturated = np.clip(np.round(readings[..., 0]), -COUNTS_FULL_SCALE, COUNTS_FULL_SCALE - 1)
-        return to_input(saturated.astype(np.int16))
+        return model_input(saturated.astype(np.int16))
     sensor = x.reshape(len(x), x.shape[1], -1).astype(np.float64)
     full_scale = max(1.0, float(np.abs(sensor).max()))
     readings = np.clip(distort(sensor, condition.severity, full_scale, rng), -full_scale, full_scale)

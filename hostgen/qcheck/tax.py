@@ -27,8 +27,10 @@ from hostgen.data.recordings import load_array, load_representative
 from hostgen.errors import HostgenError
 from hostgen.model import graph as model_graph
 from hostgen.model import quantize, tflm_run
+from hostgen.model.engine import recipe as input_recipes
 from hostgen.model.engine.recipe import FLOAT_INPUTS
-from hostgen.model.reference import MODEL_NAME, RECIPE, model_input
+from hostgen.model.reference import MODEL_NAME, SETS, generated_windows
+from hostgen.model.reference import model_input as reference_model_input
 from hostgen.model.tflite import ModelInfo, load_model
 from hostgen.model.tflm_run import tflm_predict
 from hostgen.paths import CACHE_DIR, REFERENCE_DIR
@@ -131,8 +133,15 @@ class Evaluation:
     x: np.ndarray  # float32 model inputs
     y: np.ndarray  # labels, 0 = normal
     counts: np.ndarray | None  # the int16 sensor windows x was made from, when known
-    recipe: str | None  # the input recipe that made x of counts (hostgen.model.engine.recipe.FLOAT_INPUTS)
     available_windows: int
+    input_recipe: str | None = None  # the engine's recipe (FLOAT_INPUTS) that made x from the counts, when known
+
+
+def _recipe_of(counts: np.ndarray, x: np.ndarray) -> str | None:
+    """The input recipe whose float input x is of the int16 counts, if one is."""
+    if counts.dtype != np.int16 or counts.shape + (1,) != x.shape:
+        return None
+    return next((name for name, made in FLOAT_INPUTS.items() if np.allclose(made(counts), x, atol=1e-6)), None)
 
 
 def load_evaluation(data_path: Path | None, int8: ModelInfo, windows: int | None) -> Evaluation:
@@ -169,16 +178,9 @@ def load_evaluation(data_path: Path | None, int8: ModelInfo, windows: int | None
     if y.min() < 0 or y.max() >= classes:
         raise HostgenError(f"evaluation data {path} has labels {sorted(set(y.tolist()))} but the model has {classes} classes (0 = normal)")
     counts = arrays["counts"][: len(x)] if "counts" in arrays else None
-    recipe = _recipe_of(counts, x)
+    recipe = _recipe_of(counts, x) if counts is not None else None
     source = "reference held-out set" if data_path is None else "--data"
-    return Evaluation(Path(path), source, x, y, counts if recipe else None, recipe, len(arrays["y"]))
-
-
-def _recipe_of(counts: np.ndarray | None, x: np.ndarray) -> str | None:
-    """The input recipe that turns the int16 `counts` into `x`, if one does."""
-    if counts is None or counts.dtype != np.int16 or counts.shape + (1,) != x.shape:
-        return None
-    return next((name for name, to_input in FLOAT_INPUTS.items() if np.allclose(to_input(counts), x, atol=1e-6)), None)
+    return Evaluation(Path(path), source, x, y, counts if recipe else None, len(arrays["y"]), recipe)
 
 
 # --- running the models ---------------------------------------------------------------
@@ -257,8 +259,8 @@ def _measure_condition(condition: Condition, x, y, keras, int8: ModelInfo, inter
 
 
 def _reference_training_windows() -> np.ndarray:
-    counts, _ = dataset.make_windows(RECIPE["train_seed"], RECIPE["train_windows"])
-    return model_input(counts)
+    counts, _ = generated_windows(*SETS["train"])
+    return reference_model_input(counts)
 
 
 def _representative(representative_path: Path | None, data_path: Path | None, evaluation: Evaluation, int8: ModelInfo):
@@ -404,7 +406,7 @@ def _check_files(float_path: Path, representative_path: Path | None) -> None:
 
 def _cache_key(float_path: Path, int8: ModelInfo, evaluation: Evaluation, representative_path: Path | None) -> str:
     digest = hashlib.sha256()
-    for module in (conditions, dataset, layer_distance, model_graph, quantize, tflm_run):
+    for module in (conditions, dataset, input_recipes, layer_distance, model_graph, quantize, tflm_run):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     for part in (float_path.read_bytes(), int8.data, evaluation.path.read_bytes(), representative_path.read_bytes() if representative_path else b""):
@@ -440,7 +442,7 @@ def run_qcheck(float_path: Path, int8: ModelInfo, data_path: Path | None, repres
             "windows": len(y),
             "fault_windows": int(np.sum(y != 0)),
             "available_windows": evaluation.available_windows,
-            "domain": f"int16 sensor counts, then the {evaluation.recipe} input recipe" if evaluation.recipe else "the float model input x",
+            "domain": f"int16 sensor counts, then input recipe {evaluation.input_recipe}" if evaluation.counts is not None else "the float model input x",
         },
         "representative": described,
         "gate": apply_gate(measured["conditions"], limits),
@@ -450,7 +452,7 @@ def run_qcheck(float_path: Path, int8: ModelInfo, data_path: Path | None, repres
 def _measure(float_path: Path, int8: ModelInfo, evaluation: Evaluation, representative, log) -> dict:
     """The figures that take the models to run: cached by the hashes of models, data and this code."""
     started = time.monotonic()
-    x, y = evaluation.x, evaluation.y
+    x, y, counts = evaluation.x, evaluation.y, evaluation.counts
     log(
         f"measuring the quantization tax: {len(CONDITIONS)} conditions x {len(y)} windows, float (Keras) vs int8 "
         "(TFLM, tf.lite); cached in build/.cache/qcheck/"
@@ -461,7 +463,7 @@ def _measure(float_path: Path, int8: ModelInfo, evaluation: Evaluation, represen
     interpreter = tflite_interpreter(tf, int8)
     records, runs = [], {}
     for condition in CONDITIONS:
-        inputs = distorted_inputs(condition, x, evaluation.counts, FLOAT_INPUTS.get(evaluation.recipe))
+        inputs = distorted_inputs(condition, x, counts, FLOAT_INPUTS.get(evaluation.input_recipe, dataset.model_input))
         record, scores = _measure_condition(condition, inputs, y, keras, int8, interpreter)
         if condition.family == "clean":
             _check_meaning(scores["float"], scores["int8_tflm"], float_path, int8)

@@ -28,7 +28,7 @@ def tier2_build(tmp_path_factory, reference_tflite):
 
 @pytest.fixture(scope="module")
 def compiled(reference_tflite, plan):
-    return compile_model(load_model(reference_tflite), "faultline", "test")
+    return compile_model(load_model(reference_tflite), "faultline", "test", plan.app["model"]["input_recipe"])
 
 
 def expected_windows(plan, compiled, recording):

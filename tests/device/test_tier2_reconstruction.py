@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 from device_support import board_config, machine_run, scenario_machine
+from helpers import app_with
 from test_pipeline import reference
 
 from hostgen.board.image import build_firmware
@@ -22,6 +23,7 @@ from hostgen.model.tflite import load_model
 from hostgen.model.tier2 import judge, model_windows, reconstruction_errors, reconstruction_limit
 
 pytestmark = pytest.mark.slow  # trains a model with TensorFlow
+RECIPE = "centred_full_scale"  # the autoencoder's input: it learns dataset.model_input, and its build's app config says so
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,10 @@ def autoencoder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def build(autoencoder, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ae_build") / "stm32f4"
-    generate(BuildRequest(board="stm32f4", model=str(autoencoder), out=str(out)), lambda _: None)
+    root = tmp_path_factory.mktemp("ae_build")
+    app = app_with(root, input_recipe=f'"{RECIPE}"')
+    out = root / "stm32f4"
+    generate(BuildRequest(board="stm32f4", model=str(autoencoder), app=str(app), out=str(out)), lambda _: None)
     return out
 
 
@@ -60,7 +64,7 @@ def machine_limit(autoencoder, plan):
     """The limit calibrated on the scenario machine's own normal running, as `hostgen calibrate` derives it."""
     machine, rng = scenario_machine(31)
     normal = machine_run(machine, 60, rng).astype(np.int16).reshape(-1, 1)
-    compiled = compile_model(load_model(autoencoder), "autoencoder", "test")
+    compiled = compile_model(load_model(autoencoder), "autoencoder", "test", RECIPE)
     return reconstruction_limit(reconstruction_errors(compiled, model_windows(normal, compiled, 128)), plan.app)
 
 
@@ -72,7 +76,7 @@ def test_the_board_judges_by_reconstruction_error_as_the_host(board, scenarios, 
     config = json.loads(board_config(plan, plan.calibration.thresholds, plan.calibration.peak_limits,
                                      plan.calibration.energy_limits, limit))
     config["build"] = re.search(r'CONFIG_DIGEST = "(\w+)"', (build / "faultline_config.py").read_text()).group(1)
-    compiled = compile_model(load_model(autoencoder), "autoencoder", "test")
+    compiled = compile_model(load_model(autoencoder), "autoencoder", "test", RECIPE)
     _, starts, _, _, _ = reference(plan, recording)
     raw = np.stack([recording[s : s + 256, 0] for s in starts])
     expected = {s: v for s, v in zip(starts, judge(compiled, raw, plan.app, limit)) if v.decision != NORMAL}

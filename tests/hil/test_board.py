@@ -231,7 +231,7 @@ def test_tier2_decisions_match_hostgen_infer_on_the_same_windows(flashed, gatewa
     if record["tier2"]["engine"] != "on":
         pytest.skip(f"this build runs no model: {record['tier2']['reason']}")
     model_path = build / f"{record['model_name']}.tflite"
-    compiled = compile_model(load_model(model_path), record["model_name"], "test")
+    compiled = compile_model(load_model(model_path), record["model_name"], "test", record["tier2"]["recipe"])
     scenario = scenario_samples(SCENARIO, 1000, 1)[:, 0]
     window = compiled.recipe.window
 

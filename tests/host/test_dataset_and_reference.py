@@ -9,6 +9,7 @@ import pytest
 from helpers import REPO, run_hostgen
 from scipy import signal
 
+from hostgen.config.app import load_app
 from hostgen.data import synthetic as dataset
 
 pytestmark = pytest.mark.slow  # trains or converts models with TensorFlow
@@ -86,3 +87,63 @@ def test_reference_figures_are_the_shipped_int8_model_s_at_a_cut_chosen_on_valid
         for part in ("heldout", "heldout_shifted"))
     seeds = [RECIPE[k] for k in ("train_seed", "train_shifted_seed", "validation_seed", "validation_shifted_seed", "heldout_seed", "shifted_seed")]
     assert len(set(seeds)) == len(seeds), "training, validation and held-out windows come from distinct machines"
+
+
+def test_reference_figures_carry_the_fallback_and_the_board_on_the_same_windows(reference_tflite):
+    from hostgen.model.baselines import baselines_key
+    from hostgen.model.reference import HELD_OUT, INPUT_RECIPE, reference_figures
+
+    figures = reference_figures()
+    stored = json.loads((reference_tflite.parent / "reference.json").read_text())["baselines"]
+    assert figures["baselines"] == stored and stored["key"] == baselines_key(reference_tflite, INPUT_RECIPE, load_app())
+    for part in HELD_OUT:
+        board, fallback = stored[part]["board"], stored[part]["fallback"]
+        assert 0.5 < board["model_decides"] <= 1.0 and 0.0 < fallback["fault_recall"] < 1.0
+    assert stored["board_beats_fallback"] == all(
+        stored[part]["board"]["false_alarm_rate"] <= stored[part]["fallback"]["false_alarm_rate"]
+        and stored[part]["board"]["fault_recall"] > stored[part]["fallback"]["fault_recall"] for part in HELD_OUT)
+
+
+def test_the_board_is_the_model_when_always_sure_and_the_fallback_when_never(reference_tflite):
+    from hostgen.model.baselines import board_baselines, fallback_decisions, flag_rates
+    from hostgen.model.engine.generate import compile_model
+    from hostgen.model.reference import INPUT_RECIPE, MODEL_NAME, SETS, generated_windows
+    from hostgen.model.tflite import load_model
+    from hostgen.model.tier2 import model_scores
+
+    counts, labels = (part[:300] for part in generated_windows(*SETS["heldout_shifted"]))
+    sets = {"some": (counts, labels)}
+    app = load_app()
+    compiled = compile_model(load_model(reference_tflite), MODEL_NAME, "pytest", INPUT_RECIPE)
+    model_alone = flag_rates(model_scores(compiled, counts[:, -compiled.recipe.window :])[1], labels)
+    app["firmware"]["min_confidence"] = 0.0
+    always = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
+    assert always["board"] == {**model_alone, "model_decides": 1.0}
+    app["firmware"]["min_confidence"] = 1.01
+    never = board_baselines(reference_tflite, MODEL_NAME, INPUT_RECIPE, sets, app)["some"]
+    assert never["board"] == {**never["fallback"], "model_decides": 0.0}
+    assert never["fallback"] == flag_rates(fallback_decisions({"some": counts}, app)["some"], labels) == always["fallback"]
+
+
+def test_fallback_windows_too_short_for_the_filter_are_refused():
+    from hostgen.dsp.fir import design_fir
+    from hostgen.errors import HostgenError
+    from hostgen.model.baselines import fallback_decisions
+
+    counts, _ = dataset.make_windows(5, 4, window=dataset.WINDOW + 10)
+    needed = dataset.WINDOW + design_fir(load_app()).taps
+    with pytest.raises(HostgenError, match=f"windows of {dataset.WINDOW + 10} samples .* at least {needed} long"):
+        fallback_decisions({"short": counts}, load_app())
+
+
+def test_the_ceiling_s_oracle_sees_the_reference_s_own_windows_and_their_faults():
+    from hostgen.model import ceiling
+    from hostgen.model.reference import SETS, generated_windows
+
+    seed, _, shifted = SETS["heldout_shifted"]
+    parts = ceiling.windows_with_parts(seed, 120, shifted)
+    counts, labels = generated_windows(seed, 120, shifted)
+    assert np.array_equal(parts["counts"], counts) and np.array_equal(parts["labels"], labels)
+    ratio, statistic = parts["ratio"], parts["statistic"]
+    assert np.all(np.isnan(ratio[labels == 0])) and np.all(ratio[labels == 1] > 0)
+    assert np.median(statistic[labels == 0]) < 1.2 < np.median(statistic[labels == 1])  # white noise alone: about 1

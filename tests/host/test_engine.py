@@ -12,6 +12,7 @@ from helpers import run_hostgen
 
 from hostgen.board.unix_port import unix_heap_bytes
 from hostgen.config.board import load_board
+from hostgen.model.engine.recipe import BAND_TAPS_Q12
 from hostgen.model.engine.runners import C_FLAGS, UBSAN_32_FLAGS
 
 HEAP = unix_heap_bytes(load_board("stm32f4"))
@@ -63,6 +64,13 @@ def normalised_engine(reference_tflite):
         yield runner
 
 
+@pytest.fixture(scope="module")
+def banded_engine(reference_tflite):
+    """The reference model behind the band_over_level recipe: the recipe's board code under test."""
+    with open_engine(reference_tflite, HEAP, "band_over_level") as runner:
+        yield runner
+
+
 @pytest.mark.slow
 def test_reference_model_four_way_parity(reference_engine):
     _four_way(reference_engine)
@@ -91,21 +99,21 @@ def test_sliced_run_equals_whole_run(reference_engine):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["reference_engine", "normalised_engine"])
+@pytest.mark.parametrize("engine", ["reference_engine", "normalised_engine", "banded_engine"])
 def test_micropython_allocates_nothing_per_inference(request, engine):
     invoke, sliced, classify = request.getfixturevalue(engine).allocated_bytes(1000)
     assert (invoke, sliced, classify) == (0, 0, 0), f"gc.mem_alloc() grew by {invoke} (invoke), {sliced} (begin/step), {classify} (classify) over 1,000 each"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["reference", "normalised", "autoencoder", "conv2d_same_pooled"])
-def test_recipe_and_scores_agree_between_host_and_board(reference_engine, normalised_engine, zoo, source):
+@pytest.mark.parametrize("source", ["reference", "normalised", "banded", "autoencoder", "conv2d_same_pooled"])
+def test_recipe_and_scores_agree_between_host_and_board(reference_engine, normalised_engine, banded_engine, zoo, source):
     """prepare() + invoke() + scores() on the board (C and viper) against the recipe's numpy definition."""
     from hostgen.data import synthetic as dataset
     from hostgen.model.engine import reference
     from hostgen.model.engine.generate import scores
 
-    engines = {"reference": reference_engine, "normalised": normalised_engine}
+    engines = {"reference": reference_engine, "normalised": normalised_engine, "banded": banded_engine}
     runner = engines[source] if source in engines else open_engine(zoo[source], HEAP)
     compiled = runner.compiled
     windows, _ = dataset.make_windows(11, 400 * compiled.recipe.channels, window=compiled.recipe.window)
@@ -117,6 +125,7 @@ def test_recipe_and_scores_agree_between_host_and_board(reference_engine, normal
     counts[10] = 5 * (np.arange(counts.shape[1]) % 3 == 0)  # peak 10 on every third sample
     counts[11] = 32767
     counts[11, 7:9] = -32768  # one full-scale notch among silence
+    counts[12] = np.resize(np.where(np.array(BAND_TAPS_Q12[::-1]) > 0, 32767, -32768), counts.shape[1])  # the band filter's largest |b|
     prepared = compiled.recipe.prepare(counts)
     expected_scores, expected_best = scores(compiled, prepared, reference.run(compiled.graph, prepared.reshape(len(prepared), *compiled.graph.input_tensor.shape)))
     width = expected_scores.shape[1]
@@ -179,6 +188,29 @@ def test_normalised_second_difference_stays_inside_31_bits():
     assert np.abs(d).max() == 2 * 32767 + 2 * 32768 and (np.abs(d) * (RECIPROCAL_NUMERATOR // peak)).max() <= 1 << 28
     n = normalised_second_difference(windows)
     assert np.abs(n).max() == NORMALISED_UNIT and np.all(n[:, :2] == 0) and not np.any(n[1])
+
+
+def test_band_over_level_stays_inside_31_bits():
+    """The filter's sum is under 2^28, |b| at most BAND_PEAK, the level's product under 2^31 and every value at most 2^14."""
+    from hostgen.errors import HostgenError
+    from hostgen.model.engine.lowering import Tensor
+    from hostgen.model.engine.recipe import BAND_LEVEL_SPAN, BAND_PEAK, MAX_BAND_WINDOW, NORMALISED_UNIT, band_over_level, band_passed, make_recipe
+
+    rng = np.random.default_rng(3)
+    worst = np.where(np.array(BAND_TAPS_Q12[::-1]) > 0, 32767, -32768)
+    windows = np.concatenate([
+        np.array([np.resize(worst, 256), np.resize(-worst - 1, 256), [-32768] * 256, [0] * 255 + [1]]),
+        rng.integers(-32768, 32768, (200, 256)),
+        rng.integers(-2, 3, (200, 256)),
+    ]).astype(np.int64)[..., np.newaxis]
+    b = band_passed(windows)
+    assert np.abs(b).max() == BAND_PEAK < 1 << 16 and sum(abs(h) for h in BAND_TAPS_Q12) << 15 < 1 << 28
+    assert BAND_LEVEL_SPAN * BAND_PEAK * MAX_BAND_WINDOW < 1 << 31
+    n = band_over_level(windows)
+    assert np.abs(n).max() == NORMALISED_UNIT and np.all(n[:, : len(BAND_TAPS_Q12) - 1] == 0) and not np.any(n[2])
+    for refused in (len(BAND_TAPS_Q12) - 1, MAX_BAND_WINDOW + 1):
+        with pytest.raises(HostgenError, match=f"{len(BAND_TAPS_Q12)} to {MAX_BAND_WINDOW} samples .* not {refused};"):
+            make_recipe("band_over_level", Tensor(0, (1, refused, 1), 2 / 255, -1))
 
 
 def test_app_config_knows_every_engine_recipe():

@@ -82,3 +82,19 @@ def test_reports_render_in_headless_chromium(reports):
             assert all(url.startswith(("file:", "data:")) for url in page["requests"]), name
             assert page["images"] and all(image["complete"] and image["width"] > 0 for image in page["images"]), (name, page["images"])
             assert page["headings"] == SECTIONS, name
+
+
+def test_reference_model_is_shown_beside_the_fallback_and_the_board(reports):
+    from hostgen.model.reference import reference_figures
+
+    figures = reference_figures()
+    base = figures["baselines"]
+    html = reports["stm32f4"].read_text()
+    table = html.split('<table id="reference-baselines">')[1].split("</table>")[0]
+    rows = [re.findall(r'<td class="n">([0-9.]+)</td>', row) for row in table.split("<tr>")[2:]]
+    expected = [(figures["heldout"]["int8_tflm"], figures["heldout_shifted"]["int8_tflm"]),
+                (base["heldout"]["fallback"], base["heldout_shifted"]["fallback"]),
+                (base["heldout"]["board"], base["heldout_shifted"]["board"])]
+    assert rows == [[f"{part[key]:.4f}" for part in pair for key in ("false_alarm_rate", "fault_recall")] for pair in expected]
+    verdict = html.split('id="reference-verdict"')[1].split("</p>")[0]
+    assert ("<strong>better</strong>" if base["board_beats_fallback"] else "<strong>no better</strong>") in verdict

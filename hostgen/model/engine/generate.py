@@ -13,7 +13,15 @@ from hostgen.codegen.render import check_identifier, display_path, file_sha256
 from hostgen.model.engine import TFLM_VERSION
 from hostgen.model.engine.lowering import Graph, lower
 from hostgen.model.engine.plan import ARENA, INPUT, MemoryPlan, plan_memory
-from hostgen.model.engine.recipe import NORMALISED_SHIFT, RECIPROCAL_NUMERATOR, Recipe, make_recipe
+from hostgen.model.engine.recipe import (
+    BAND_LEVEL_SPAN,
+    BAND_SHIFT,
+    BAND_TAPS_Q12,
+    NORMALISED_SHIFT,
+    RECIPROCAL_NUMERATOR,
+    Recipe,
+    make_recipe,
+)
 from hostgen.model.tflite import ModelInfo
 
 ENGINE_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -73,6 +81,7 @@ def compile_model(model: ModelInfo, name: str, command: str, recipe_name: str = 
         "recipe": {
             "name": recipe.name, "window": recipe.window, "channels": recipe.channels, "centred": recipe.centred,
             "normalised": recipe.normalised, "reciprocal_numerator": RECIPROCAL_NUMERATOR, "shift": NORMALISED_SHIFT,
+            "banded": recipe.banded, "band_taps": BAND_TAPS_Q12, "band_shift": BAND_SHIFT, "band_level_span": BAND_LEVEL_SPAN,
             "rounding": 1 << (NORMALISED_SHIFT - 1),
             "zero_point": recipe.zero_point, "constants_c": ", ".join(map(str, recipe.record)),
             "constants_py": _py_bytes(_records([recipe.record])),

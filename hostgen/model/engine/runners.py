@@ -100,6 +100,9 @@ class EngineRunner(HarnessDirectory):
     def micropython_ms(self, inferences: int) -> float:
         return float(self.micropython("bench", str(inferences)))
 
+    def micropython_prepare_ms(self, windows: int) -> float:
+        return float(self.micropython("bench-prepare", str(windows)))
+
     def c_ms(self, inferences: int) -> float:
         result = subprocess.run([str(self.c_binary()), "bench", str(inferences)], capture_output=True, text=True, check=True)
         return float(result.stdout)
