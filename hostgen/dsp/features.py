@@ -33,7 +33,9 @@ because a once-per-turn force lies below the filter's band:
                 across speed, and imbalance moves it either way (added unbalance adds to the residual one as a
                 vector), so it has rules both above and below (BASELINE_FEATURES). With the same q and c
                 over TURN_LAGS, k(lag) = -c(lag) / (W - lag) (division truncated towards 0; |k| <= 2**20):
-                the half-turn lobe is the first run of lags with k > 0 that reaches half the largest k;
+                the half-turn lobe is the first run of lags with k > 0 that reaches half the largest k over
+                PERIOD_LAGS, followed past them while k stays positive (so the board computes lags beyond
+                PERIOD_LAGS only for a shaft slow enough to need them, under about 12 Hz);
                 a is its largest k (the 1x's mean square, less the 2x's, in q's units), turn its two
                 zero crossings' lags added, each interpolated in 1/16 sample: the full turn in 1/16
                 sample (<= 2 * 95 * 16, turn**2 <= 2**23.2), whatever the harmonics' mix, because
@@ -148,7 +150,7 @@ def once_per_turn(raw: np.ndarray) -> int:
 
 def unbalance(depths: list[int], bits: int) -> int:
     """The half-turn lobe's amplitude times the half turn squared (module docstring), from turn_depths and the peak's bits."""
-    largest = max(depths)
+    largest = max(depths[: len(PERIOD_LAGS)])
     if largest <= 0:
         return 0
     start = next(i for i, k in enumerate(depths) if 2 * k >= largest)
