@@ -10,13 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hostgen.config.board import load_board
+from hostgen.constants import FAULT, FEATURES, NO_RULE, NORMAL, SUSPECT
 from hostgen.dsp.features import (
+    BELOW_SCORE_CAP,
     CROSSING_BITS,
     ONCE_PER_TURN_CAP,
     PERIOD_LAGS,
+    SCORE_CAP,
     TURN_LAGS,
     TURN_PEAK_BITS,
+    decide,
     once_per_turn,
+    rules_for,
     turn_depths,
     turn_features,
     turn_samples,
@@ -137,3 +142,18 @@ def test_generated_c_is_free_of_undefined_behaviour_on_32_bits_and_equals_the_re
                        check=True)
         c = np.fromfile(tmp_path / "out.bin", np.int32).reshape(len(windows), -1)
         assert np.array_equal(c, runner.fallback("ref", windows, raws, thresholds))
+
+
+def test_a_lower_rule_fires_at_or_under_its_threshold_and_scores_threshold_over_value():
+    rules = rules_for(["unbalance"])  # >=fault, <=fault, >=suspect, <=suspect
+    thresholds = np.array([2000, 500, 1500, 800])
+    features = np.zeros(len(FEATURES), np.int64)
+    # the score is the larger of the suspect rules' ratios: value / 1500 above, 800 / value below, Q8, capped
+    for value, decision, rule, score in ((1000, NORMAL, NO_RULE, (800 << 8) // 1000), (800, SUSPECT, 3, 256),
+                                         (1600, SUSPECT, 2, (1600 << 8) // 1500), (400, FAULT, 1, (800 << 8) // 400),
+                                         (0, FAULT, 1, SCORE_CAP)):
+        features[FEATURES.index("unbalance")] = value
+        assert decide(features, rules, thresholds) == (decision, rule, score), value
+    thresholds[2:] = 2**22, 2**30 - 1  # the largest the board takes: the lower rule's score is counted from BELOW_SCORE_CAP
+    features[FEATURES.index("unbalance")] = 2**20
+    assert decide(features, rules, thresholds)[2] == (BELOW_SCORE_CAP << 8) // 2**20 < 2**30
