@@ -1,9 +1,9 @@
 """Integer window features and the fallback decision: the reference the C and MicroPython match.
 
 Per window of W samples (W a power of two, L = log2 W), all integer, every intermediate
-inside 31 bits so a 32-bit MCU computes the same. Every feature but the last is of the
-filtered window x; once_per_turn is of the raw window (the same samples before the FIR),
-because a once-per-turn force lies below the filter's band:
+inside 31 bits so a 32-bit MCU computes the same. Every feature but the last two is of the
+filtered window x; once_per_turn and unbalance are of the raw window (the same samples before
+the FIR), because a once-per-turn force lies below the filter's band:
 
     mean      = sum(x) >> L                                   |sum| <= 2**24
     d[i]      = clamp(x[i] - mean, -32768, 32767)
@@ -37,8 +37,9 @@ because a once-per-turn force lies below the filter's band:
                 PERIOD_LAGS, followed past them while k stays positive (so the board computes lags beyond
                 PERIOD_LAGS only for a shaft slow enough to need them, under about 12 Hz);
                 a is its largest k (the 1x's mean square, less the 2x's, in q's units), turn its two
-                zero crossings' lags added, each interpolated in 1/16 sample: the full turn in 1/16
-                sample (<= 2 * 95 * 16, turn**2 <= 2**23.2), whatever the harmonics' mix, because
+                zero crossings' lags added, each interpolated in 1/16 sample ((k << 4) <= 2**24 over a
+                difference of k's <= 2**21): the full turn in 1/16 sample (<= 2 * 95 * 16,
+                turn**2 >> 10 <= 2**13.2), whatever the harmonics' mix, because
                 c is symmetric about the half turn; bits the raw peak's bit length (<= 16), which
                 puts q's amplitude back in counts. isqrt(a) <= 2**10, the product <= 2**23.2, the
                 value <= 2**21.2. 0 when the window is flat or has no anticorrelation. Both crossings
@@ -48,7 +49,7 @@ because a once-per-turn force lies below the filter's band:
 The decision walks the rules in order, fault rules first: the first feature at or over
 its threshold (at or under, for a lower rule) decides (fault or suspect) and names the rule;
 none means normal. The score is the largest feature / suspect-threshold ratio over the rules
-(threshold / feature for a lower rule), Q8, capped.
+(threshold / feature for a lower rule, the threshold counted up to BELOW_SCORE_CAP), Q8, capped.
 """
 
 from __future__ import annotations
