@@ -74,7 +74,7 @@ def write_atomically(target, temp, text):
 
 
 def threshold_names():
-    return [name.replace(">=", ".") for name in fallback.RULE_NAMES]
+    return [name.replace(">=", ".").replace("<=", ".low_") for name in fallback.RULE_NAMES]
 
 
 class Settings:
@@ -147,12 +147,16 @@ class Settings:
         _ints([record["model_limit"]], 1, "model_limit")
 
     def check_order(self, values):
+        """A fault threshold stays beyond its suspect one: above it, or under it for a lower rule."""
         for fault in range(fallback.RULES):
             for suspect in range(fallback.RULES):
                 if (fallback.RULE_FEATURES[fault] == fallback.RULE_FEATURES[suspect]
-                        and fallback.RULE_LEVELS[fault] == fallback.FAULT and fallback.RULE_LEVELS[suspect] == fallback.SUSPECT
-                        and values[fault] <= values[suspect]):
-                    raise ValueError("%s must stay above %s" % (fallback.RULE_NAMES[fault], fallback.RULE_NAMES[suspect]))
+                        and fallback.RULE_BELOW[fault] == fallback.RULE_BELOW[suspect]
+                        and fallback.RULE_LEVELS[fault] == fallback.FAULT and fallback.RULE_LEVELS[suspect] == fallback.SUSPECT):
+                    if fallback.RULE_BELOW[fault] and values[fault] >= values[suspect]:
+                        raise ValueError("%s must stay under %s" % (fallback.RULE_NAMES[fault], fallback.RULE_NAMES[suspect]))
+                    if not fallback.RULE_BELOW[fault] and values[fault] <= values[suspect]:
+                        raise ValueError("%s must stay above %s" % (fallback.RULE_NAMES[fault], fallback.RULE_NAMES[suspect]))
 
     def _apply(self, record):
         for channel in range(cfg.CHANNELS):

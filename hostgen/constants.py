@@ -5,7 +5,8 @@ a MicroPython module reads its own constants fastest; tests/host/test_shared_con
 those files and fails on any difference from these tables. Generated modules take theirs from here.
 """
 
-FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr", "periodicity", "once_per_turn")  # a window's features, in a result's slots
+FEATURES = ("mean", "rms", "peak", "crest", "kurtosis", "zcr", "periodicity", "once_per_turn",
+            "unbalance")  # a window's features, in a result's slots
 DECISIONS = ("normal", "suspect", "fault")  # a window's decision, by its code
 NORMAL, SUSPECT, FAULT = range(3)
 NO_RULE = -1

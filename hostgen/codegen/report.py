@@ -22,7 +22,7 @@ from hostgen.config.board import Board
 from hostgen.data import synthetic as dataset
 from hostgen.dsp import calibration, features, fir
 from hostgen.dsp.calibration import synthetic_window_features
-from hostgen.dsp.features import FAULT, FEATURES, SUSPECT, Rule, rules_for
+from hostgen.dsp.features import DECISIONS, FEATURES, SUSPECT, rules_for
 from hostgen.dsp.plan import DspPlan
 from hostgen.model.budget import SizeReport
 from hostgen.model.graph import macs_by_op
@@ -140,9 +140,10 @@ def thresholds_plot(plan: DspPlan) -> bytes:
         bins = np.linspace(min(normal[:, index].min(), fault[:, index].min()), max(normal[:, index].max(), fault[:, index].max()), 50)
         axis.hist(normal[:, index], bins, color=COLOURS["float"], alpha=0.6, label=f"normal ({len(normal)})")
         axis.hist(fault[:, index], bins, color=COLOURS["fault"], alpha=0.6, label=f"fault ({len(fault)})")
-        for level, style in ((SUSPECT, ":"), (FAULT, "-")):
-            threshold = plan.calibration.thresholds[0][rules.index(Rule(feature, level))]
-            axis.axvline(threshold, color="black", linestyle=style, label=f"{'suspect' if level == SUSPECT else 'fault'} {threshold}")
+        for rule in (r for r in rules if r.feature == feature):
+            threshold = plan.calibration.thresholds[0][rules.index(rule)]
+            axis.axvline(threshold, color="black", linestyle=":" if rule.level == SUSPECT else "-",
+                         label=f"{'under ' if rule.below else ''}{DECISIONS[rule.level]} {threshold}")
         axis.set_yscale("log")
         axis.set_title(feature)
         axis.legend(fontsize=7)

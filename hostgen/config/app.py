@@ -51,6 +51,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "fault_quantile": "number",
         "margin": "number",
         "level_margin": "number",
+        "baseline_margin": "number",
         "seed": "int",
         "normal_windows": "int",
         "heldout_windows": "int",
@@ -145,6 +146,8 @@ def _check_values(path: Path, app: dict) -> None:
              (fallback["suspect_quantile"], fallback["fault_quantile"]), "need 0.5 <= suspect < fault < 1")
     _require(path, 0 <= fallback["margin"] <= 5, "fallback.margin", fallback["margin"], "use 0 to 5")
     _require(path, 0 <= fallback["level_margin"] <= 5, "fallback.level_margin", fallback["level_margin"], "use 0 to 5")
+    _require(path, 0 <= fallback["baseline_margin"] < 1, "fallback.baseline_margin", fallback["baseline_margin"],
+             "use 0 to 0.99 (a lower threshold is the normal low quantile * (1 - margin))")
     for key in ("normal_windows", "heldout_windows"):
         _require(path, 100 <= fallback[key] <= MAX_DERIVATION_WINDOWS, f"fallback.{key}", fallback[key],
                  f"use 100 to {MAX_DERIVATION_WINDOWS} (each is synthesized and kept in memory)")

@@ -32,9 +32,11 @@ from hostgen.dsp.fastpath import (
     settle_blocks,
 )
 from hostgen.dsp.features import (
+    BASELINE_FEATURES,
     DECISIONS,
     FAULT,
     NORMAL,
+    SUSPECT,
     Rule,
     decide,
     features_of_windows,
@@ -92,6 +94,12 @@ def _quantile_threshold(values: np.ndarray, quantile: float, margin: float) -> i
     return max(1, math.ceil(observed * (1 + margin)))
 
 
+def _lower_threshold(values: np.ndarray, quantile: float, margin: float) -> int:
+    """The low quantile * (1 - margin), at least 2: the board takes thresholds from 1, and a fault one sits under it."""
+    observed = float(np.quantile(values, 1 - quantile, method="lower"))
+    return max(2, math.floor(observed * (1 - margin)))
+
+
 def derive_thresholds(normal: np.ndarray, rules: list[Rule], app: dict) -> list[int]:
     """One channel's thresholds, in rule order, from its normal window features."""
     settings = app["fallback"]
@@ -99,12 +107,16 @@ def derive_thresholds(normal: np.ndarray, rules: list[Rule], app: dict) -> list[
     for rule in rules:
         values = normal[:, rule.index]
         quantile = settings["fault_quantile"] if rule.level == FAULT else settings["suspect_quantile"]
+        if rule.feature in BASELINE_FEATURES:
+            derive = _lower_threshold if rule.below else _quantile_threshold
+            thresholds.append(derive(values, quantile, settings["baseline_margin"]))
+            continue
         margin = settings["level_margin"] if rule.feature in LEVEL_FEATURES else settings["margin"]
         thresholds.append(_quantile_threshold(values, quantile, margin))
     for position, rule in enumerate(rules):
         if rule.level == FAULT:
-            suspect = thresholds[rules.index(Rule(rule.feature, 1))]
-            thresholds[position] = max(thresholds[position], suspect + 1)
+            suspect = thresholds[rules.index(Rule(rule.feature, SUSPECT, rule.below))]
+            thresholds[position] = max(1, min(thresholds[position], suspect - 1)) if rule.below else max(thresholds[position], suspect + 1)
     return thresholds
 
 
@@ -116,7 +128,8 @@ def rates(features: np.ndarray, rules: list[Rule], thresholds: list[int]) -> dic
     return {
         "windows": int(len(features)),
         "per_rule": {
-            rule.label: round(float(np.mean(features[:, rule.index] >= threshold)), 4)
+            rule.label: round(float(np.mean(features[:, rule.index] <= threshold if rule.below
+                                            else features[:, rule.index] >= threshold)), 4)
             for rule, threshold in zip(rules, thresholds)
         },
         "decisions": {name: round(float(np.mean(decisions == level)), 4) for level, name in enumerate(DECISIONS)},

@@ -1,9 +1,9 @@
 """Integer window features and the fallback decision: the reference the C and MicroPython match.
 
 Per window of W samples (W a power of two, L = log2 W), all integer, every intermediate
-inside 31 bits so a 32-bit MCU computes the same. Every feature but the last is of the
-filtered window x; once_per_turn is of the raw window (the same samples before the FIR),
-because a once-per-turn force lies below the filter's band:
+inside 31 bits so a 32-bit MCU computes the same. Every feature but the last two is of the
+filtered window x; once_per_turn and unbalance are of the raw window (the same samples before
+the FIR), because a once-per-turn force lies below the filter's band:
 
     mean      = sum(x) >> L                                   |sum| <= 2**24
     d[i]      = clamp(x[i] - mean, -32768, 32767)
@@ -34,14 +34,32 @@ because a once-per-turn force lies below the filter's band:
                 W (<= 2**28.5): a sinusoid's half period at any speed (one turn at 1 kHz is 8-126 samples
                 for 8-125 Hz shafts); the rest is c(0) - h. Normalised by the window's own energy, it
                 holds across speed and load
+    unbalance = (isqrt(a) * (turn**2 >> 10)) >> (18 - bits): the once-per-turn amplitude times the half turn
+                squared, as the unbalance m e = F / w**2 is the 1x force over the shaft speed squared: it holds
+                across speed, and imbalance moves it either way (added unbalance adds to the residual one as a
+                vector), so it has rules both above and below (BASELINE_FEATURES). With the same q and c
+                over TURN_LAGS, k(lag) = -c(lag) / (W - lag) (division truncated towards 0; |k| <= 2**20):
+                the half-turn lobe is the first run of lags with k > 0 that reaches half the largest k over
+                PERIOD_LAGS, followed past them while k stays positive (so the board computes lags beyond
+                PERIOD_LAGS only for a shaft slow enough to need them, under about 12 Hz);
+                a is its largest k (the 1x's mean square, less the 2x's, in q's units), turn its two
+                zero crossings' lags added, each interpolated in 1/16 sample ((k << 4) <= 2**24 over a
+                difference of k's <= 2**21): the full turn in 1/16 sample (<= 2 * 95 * 16,
+                turn**2 >> 10 <= 2**13.2), whatever the harmonics' mix, because
+                c is symmetric about the half turn; bits the raw peak's bit length (<= 16), which
+                puts q's amplitude back in counts. isqrt(a) <= 2**10, the product <= 2**23.2, the
+                value <= 2**21.2. 0 when the window is flat or has no anticorrelation. Both crossings
+                are seen for shafts of 7.9-62.5 Hz at 1 kHz (a quarter turn from lag 4, three quarters
+                to 95); beyond, the range's end stands in for the unseen one and the figure drifts
 
 A window judged alone (window_features, features_of_windows) has its own envelope periodicity;
 a stream's windows (stream_features, the board) the mean over the channel's history
 (with_period_history), which the windows the board withholds for a bad sensor do not join.
 
 The decision walks the rules in order, fault rules first: the first feature at or over
-its threshold decides (fault or suspect) and names the rule; none over means normal.
-The score is the largest feature / suspect-threshold ratio over the rules, Q8, capped.
+its threshold (at or under, for a lower rule) decides (fault or suspect) and names the rule;
+none means normal. The score is the largest feature / suspect-threshold ratio over the rules
+(threshold / feature for a lower rule, the threshold counted up to BELOW_SCORE_CAP), Q8, capped.
 """
 
 from __future__ import annotations
@@ -59,12 +77,17 @@ SCORE_CAP = 65535
 KURTOSIS_CLAMP = 127
 TURN_PEAK_BITS = 10  # once_per_turn's samples are scaled so the peak has this many bits
 ONCE_PER_TURN_CAP = 2**22 - 1  # so the score's feature << 8 stays inside 31 bits
+TURN_LAGS = range(PERIOD_LAGS[0], 96)  # the half-turn lobe, a quarter to three quarters of a turn: 7.9-62.5 Hz shafts
+BELOW_SCORE_CAP = 2**22 - 1  # a lower rule's threshold counts up to this in the score, so its << 8 stays inside 31 bits
+CROSSING_BITS = 4  # a lobe's zero crossings are interpolated to 1/16 sample
+BASELINE_FEATURES = ("unbalance",)  # a change from normal either way is the fault: rules above and below
 
 
 @dataclass(frozen=True)
 class Rule:
     feature: str
     level: int  # SUSPECT or FAULT
+    below: bool = False  # fires at or under its threshold (BASELINE_FEATURES), else at or over it
 
     @property
     def index(self) -> int:
@@ -72,13 +95,17 @@ class Rule:
 
     @property
     def label(self) -> str:
-        return f"{self.feature}>={DECISIONS[self.level]}"
+        return f"{self.feature}{'<=' if self.below else '>='}{DECISIONS[self.level]}"
+
+    def fires(self, value: int, threshold: int) -> bool:
+        return value <= threshold if self.below else value >= threshold
 
 
 def rules_for(decide_on: list[str]) -> list[Rule]:
-    """Fault rules first, then suspect rules, each in FEATURES order."""
+    """Fault rules first, then suspect rules, each in FEATURES order, a baseline feature's lower rule after its upper."""
     chosen = [f for f in FEATURES if f in decide_on]
-    return [Rule(f, FAULT) for f in chosen] + [Rule(f, SUSPECT) for f in chosen]
+    return [Rule(f, level, below) for level in (FAULT, SUSPECT) for f in chosen
+            for below in ((False, True) if f in BASELINE_FEATURES else (False,))]
 
 
 def window_features(window: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -99,26 +126,57 @@ def window_features(window: np.ndarray, raw: np.ndarray) -> np.ndarray:
         periodicity = envelope_periodicity(u - (int(u.sum()) >> log2))
     negative = d < 0
     zcr = int(np.count_nonzero(negative[1:] != negative[:-1]))
-    return np.array([mean, rms, peak, crest, kurtosis, zcr, periodicity, once_per_turn(raw)], np.int64)
+    return np.array([mean, rms, peak, crest, kurtosis, zcr, periodicity, *turn_features(raw)], np.int64)
 
 
-def turn_samples(raw: np.ndarray) -> np.ndarray:
-    """once_per_turn's q: the raw window minus its mean, clamped to int16, its peak scaled to TURN_PEAK_BITS bits."""
+def turn_samples(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """(q, bits): the raw window minus its mean, clamped to int16, its peak (of `bits` bits) scaled to TURN_PEAK_BITS bits."""
     x = raw.astype(np.int64)
     d = np.clip(x - (int(x.sum()) >> (len(x).bit_length() - 1)), -32768, 32767)
     bits = int(np.abs(d).max()).bit_length()
-    return d >> (bits - TURN_PEAK_BITS) if bits > TURN_PEAK_BITS else d << (TURN_PEAK_BITS - bits)
+    return (d >> (bits - TURN_PEAK_BITS) if bits > TURN_PEAK_BITS else d << (TURN_PEAK_BITS - bits)), bits
+
+
+def turn_depths(q: np.ndarray) -> list[int]:
+    """k(lag) = -c(lag) / (W - lag), truncated towards 0, for each lag of TURN_LAGS."""
+    c = np.correlate(q, q, "full")[len(q) - 1 + TURN_LAGS[0] : len(q) + TURN_LAGS[-1]]  # exact: int64
+    overlap = len(q) - np.array(TURN_LAGS)
+    return [int(k) for k in np.where(c < 0, (-c) // overlap, -(c // overlap))]
+
+
+def turn_features(raw: np.ndarray) -> tuple[int, int]:
+    """(once_per_turn, unbalance) of a raw window (module docstring)."""
+    q, bits = turn_samples(raw)
+    energy = int((q * q).sum())
+    if energy == 0:
+        return 0, 0
+    depths = turn_depths(q)
+    deepest = max(0, max(depths[: len(PERIOD_LAGS)])) << (len(q).bit_length() - 1)
+    return min(deepest // max((energy - deepest) >> 8, 1), ONCE_PER_TURN_CAP), unbalance(depths, bits)
 
 
 def once_per_turn(raw: np.ndarray) -> int:
     """The raw window's half-turn anticorrelation over the rest of its energy, Q8 (module docstring)."""
-    q = turn_samples(raw)
-    log2 = len(q).bit_length() - 1
-    energy = int((q * q).sum())
-    if energy == 0:
+    return turn_features(raw)[0]
+
+
+def unbalance(depths: list[int], bits: int) -> int:
+    """The half-turn lobe's amplitude times the half turn squared (module docstring), from turn_depths and the peak's bits."""
+    largest = max(depths[: len(PERIOD_LAGS)])
+    if largest <= 0:
         return 0
-    deepest = max(0, max((-int((q[:-lag] * q[lag:]).sum())) // (len(q) - lag) for lag in PERIOD_LAGS)) << log2
-    return min(deepest // max((energy - deepest) >> 8, 1), ONCE_PER_TURN_CAP)
+    start = next(i for i, k in enumerate(depths) if 2 * k >= largest)
+    end = start
+    while start > 0 and depths[start - 1] > 0:
+        start -= 1
+    while end < len(depths) - 1 and depths[end + 1] > 0:
+        end += 1
+    turn = (start + end + 2 * TURN_LAGS[0]) << CROSSING_BITS
+    if start > 0:
+        turn -= (depths[start] << CROSSING_BITS) // (depths[start] - depths[start - 1])
+    if end < len(depths) - 1:
+        turn += (depths[end] << CROSSING_BITS) // (depths[end] - depths[end + 1])
+    return (isqrt(max(depths[start : end + 1])) * ((turn * turn) >> 10)) >> (18 - bits)
 
 
 def envelope_periodicity(u: np.ndarray) -> int:
@@ -133,13 +191,17 @@ def decide(features: np.ndarray, rules: list[Rule], thresholds: np.ndarray) -> t
     """(decision, rule index or NO_RULE, score Q8) for one window's features."""
     decision, fired = NORMAL, NO_RULE
     for position, rule in enumerate(rules):
-        if features[rule.index] >= thresholds[position]:
+        if rule.fires(features[rule.index], thresholds[position]):
             decision, fired = rule.level, position
             break
     score = 0
     for position, rule in enumerate(rules):
         if rule.level == SUSPECT:
-            ratio = (max(int(features[rule.index]), 0) << 8) // max(int(thresholds[position]), 1)
+            value, threshold = max(int(features[rule.index]), 0), int(thresholds[position])
+            if rule.below:
+                ratio = (min(threshold, BELOW_SCORE_CAP) << 8) // max(value, 1)
+            else:
+                ratio = (value << 8) // max(threshold, 1)
             score = max(score, min(ratio, SCORE_CAP))
     return decision, fired, score
 

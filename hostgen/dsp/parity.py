@@ -60,6 +60,9 @@ def window_vectors(count: int, window: int, coeffs: np.ndarray, seed: int) -> tu
         np.where(np.arange(window) % 2 == 0, FULL, LOWEST),
         np.where(np.arange(window) // 4 % 2 == 0, FULL, LOWEST),  # reverses at the shortest half turn
         np.round(FULL * np.sin(np.pi * np.arange(window) / 21)),
+        np.round(FULL * np.sin(np.pi * np.arange(window) / 50)),  # unbalance's lobe runs past PERIOD_LAGS...
+        np.round(FULL * np.sin(np.pi * np.arange(window) / 100)),  # ...and past TURN_LAGS
+        np.round(FULL * np.sin(np.pi * np.arange(window) / 5)),  # ...and starts before them
         np.eye(1, window, window // 2)[0] * FULL,
         np.eye(1, window, 3)[0] * LOWEST,
         np.linspace(LOWEST, FULL, window).round(),

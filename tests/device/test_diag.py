@@ -72,6 +72,27 @@ print(sorted(os.listdir()))
     assert "5000" in rerun.stdout and "4321" in rerun.stdout and "settings=file" in rerun.stdout
 
 
+def test_a_lower_rules_fault_threshold_stays_under_its_suspect_one(workspace, env):
+    out = run(workspace, env, """
+import settings
+names = settings.threshold_names()
+thresholds = diag.pipeline.running.settings.thresholds[0]
+suspect = thresholds[names.index("unbalance.low_suspect")]
+try:
+    diag.set_threshold("unbalance.low_fault", suspect)
+    print("ACCEPTED")
+except ValueError as error:
+    print("refused:", error)
+diag.set_threshold("unbalance.low_fault", suspect - 1)
+print("low fault", thresholds[names.index("unbalance.low_fault")], "of", suspect)
+""")
+    assert "ACCEPTED" not in out and "unbalance<=fault must stay under unbalance<=suspect" in out
+    low_fault, suspect = (int(word) for word in out.split("low fault ")[1].split()[::2][:2])
+    assert low_fault == suspect - 1
+    saved = json.loads((workspace.fs / "config.json").read_text())
+    assert low_fault in saved["thresholds"][0]
+
+
 def test_interrupted_save_is_finished_at_boot(workspace, env):
     """A config.tmp left by a save cut short (before the rename) is taken and renamed at boot."""
     for stale in workspace.fs.iterdir():

@@ -136,13 +136,13 @@ def test_decisions_names_are_complete():
 
 def test_config_json_thresholds_apply(board, scenarios, plan):
     recording, _ = scenarios["normal"]
-    lowest = [2 if label.endswith(">=fault") else 1 for label in plan.calibration.rules]
+    lowest = [2 if label.endswith((">=fault", "<=suspect")) else 1 for label in plan.calibration.rules]  # a lower rule's fault sits under
     config = board_config(plan, [lowest], plan.calibration.peak_limits, plan.calibration.energy_limits)
     result = replay(board, recording[:20_000], config_json=config)
     boot = next(p for p in result.packets if p.kind == "BOOT")
     assert boot.fields["config_source"] == 1
     windows = [p.fields for p in result.packets if p.kind == "WINDOW"]
-    assert windows and all(w["decision"] == 2 for w in windows), "every threshold at 1 flags every window"
+    assert windows and all(w["decision"] == 2 for w in windows), "every upper threshold at 1 flags every window"
 
 
 @pytest.mark.parametrize("text, source, word", [

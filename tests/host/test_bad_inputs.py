@@ -59,6 +59,7 @@ GEN_CASES = {
     "remez ripple 1e4": (lambda t, r: app(t, passband_ripple_db="1e4", design='"remez"'), ["filter.passband_ripple_db"]),
     "transition nan": (lambda t, r: app(t, transition_hz="nan"), ["filter.transition_hz"]),
     "normal_windows 1e9": (lambda t, r: app(t, normal_windows="1_000_000_000"), ["fallback.normal_windows", "100 to 50000"]),
+    "baseline_margin 1": (lambda t, r: app(t, baseline_margin="1.0"), ["fallback.baseline_margin", "1.0", "use 0 to 0.99"]),
     "gateway_baud 0": (lambda t, r: board(t, "gateway_baud = 115_200", "gateway_baud = 0"), ["io.gateway_baud", "is 0"]),
     "clock_hz 0": (lambda t, r: board(t, "clock_hz = 160_000_000", "clock_hz = 0"), ["core.clock_hz"]),
     "cache line 2**30": (lambda t, r: board(t, "cache_line_bytes = 32", "cache_line_bytes = 1073741824"), ["core.cache_line_bytes"]),

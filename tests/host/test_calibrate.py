@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from helpers import app_with, assert_user_error, run_hostgen
 
+from hostgen.config.app import load_app
+from hostgen.constants import FEATURES
 from hostgen.data import synthetic as dataset
+from hostgen.dsp.calibration import derive_thresholds
+from hostgen.dsp.features import rules_for
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +117,27 @@ def test_bad_recordings_are_refused_and_nothing_is_written(recordings, build_dir
                 "nyquist": "Nyquist"}[problem]
     assert_user_error(run_hostgen("calibrate", "--board", "esp32", "--normal", bad, *extra), fragment)
     assert not (build_dir / "calibration" / "esp32.json").exists()
+
+
+def test_a_baseline_feature_gets_thresholds_beyond_both_ends_of_its_normal_range():
+    """unbalance: over the high quantile * (1 + baseline_margin), under the low quantile * (1 - baseline_margin)."""
+    app = load_app()
+    settings = app["fallback"]
+    rules = rules_for(["unbalance"])
+    normal = np.zeros((5000, len(FEATURES)), np.int64)
+    normal[:, FEATURES.index("unbalance")] = np.random.default_rng(5).integers(9000, 11001, 5000)
+    thresholds = dict(zip((r.label for r in rules), derive_thresholds(normal, rules, app)))
+    values = normal[:, FEATURES.index("unbalance")]
+    low = np.quantile(values, 1 - settings["suspect_quantile"], method="lower")
+    high = np.quantile(values, settings["suspect_quantile"], method="higher")
+    assert thresholds["unbalance<=suspect"] == int(low * (1 - settings["baseline_margin"]))
+    assert thresholds["unbalance>=suspect"] == int(np.ceil(high * (1 + settings["baseline_margin"])))
+    assert thresholds["unbalance<=fault"] < thresholds["unbalance<=suspect"] < 9000
+    assert 11000 < thresholds["unbalance>=suspect"] < thresholds["unbalance>=fault"]
+
+
+def test_lower_thresholds_stay_where_the_board_takes_them_when_normal_reads_zero():
+    app = load_app()
+    rules = rules_for(["unbalance"])
+    thresholds = dict(zip((r.label for r in rules), derive_thresholds(np.zeros((100, len(FEATURES)), np.int64), rules, app)))
+    assert thresholds["unbalance<=fault"] == 1 and thresholds["unbalance<=suspect"] == 2
