@@ -64,8 +64,12 @@ def status():
     else:
         m = p.model
         print("tier 2    model %s (%s), sha256 %s" % (m.NAME[:24], m.KIND, m.SHA256[:12]))
-        gate = ("fallback below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256)
-                if m.KIND == "classifier" else "fault at error >= %d" % p.settings.model_limit)
+        if not cfg.MODEL_DECIDES:
+            gate = "advisory: the fallback decides every window"
+        elif m.KIND == "classifier":
+            gate = "fallback below %d%% confidence" % (cfg.MIN_CONFIDENCE_Q8 * 100 // 256)
+        else:
+            gate = "fault at error >= %d" % p.settings.model_limit
         print("          %s; decided %d, unsure %d, late %d, errors %d" % (
             gate, p.model_decisions, p.model_unsure, p.model_late, p.tier2_errors))
     print("windows   %d of %d samples every %d" % (p.windows, cfg.WINDOW, cfg.STRIDE))

@@ -52,7 +52,7 @@ def start():
     sampler = hw.sampler(running)
     gc.collect()
     print(banner())
-    print("faultline: tier2=%s settings=%s" % ("model" if running.model is not None else "none", settings.SOURCES[current.source]))
+    print("faultline: tier2=%s settings=%s" % ("none" if running.model is None else ("model" if cfg.MODEL_DECIDES else "advisory"), settings.SOURCES[current.source]))
     if current.problem:
         print("faultline: " + current.problem[:68])
     return running

@@ -22,6 +22,7 @@ TIER_MODEL = const(1)
 TIER_MODEL_ERROR = const(2)
 TIER_MODEL_UNSURE = const(3)
 TIER_MODEL_LATE = const(4)
+TIER_MODEL_ADVISORY = const(5)
 NO_CHANNEL = const(-1)
 NO_DECISION = const(-1)
 EVENT_ALERT = const(1)
@@ -336,15 +337,23 @@ class Pipeline:
             self.tier2_channel = NO_CHANNEL
 
     def _model_decision(self, best):
-        """The window's decision from the model's scores (NO_DECISION: the fallback's stands); sets the tier and confidence (Q8)."""
+        """The window's decision from the model's scores (NO_DECISION: the fallback's stands); sets the tier and confidence (Q8).
+
+        A model that only advises (cfg.MODEL_DECIDES 0) decides nothing: its confidence is the window's fault score
+        (a classifier's Q8 probability that it is not normal, a reconstruction's error over its limit).
+        """
+        if not cfg.MODEL_DECIDES:
+            self.decided_tier = TIER_MODEL_ADVISORY
+            if self.model.KIND == "reconstruction":
+                self.decided_confidence = self._error_ratio()
+            else:
+                self.decided_confidence = 256 - self.scores[0]
+            return NO_DECISION
         if self.model.KIND == "reconstruction":
-            error = self.scores[0]
-            limit = self.settings.model_limit
-            ratio = error // ((limit >> 8) + (1 if limit & 255 else 0))  # ceil(limit / 256), inside 31 bits for any limit
             self.decided_tier = TIER_MODEL
-            self.decided_confidence = ratio if ratio < 65535 else 65535
+            self.decided_confidence = self._error_ratio()
             self.model_decisions = (self.model_decisions + 1) & COUNTER_MASK
-            return fallback.FAULT if error >= limit else fallback.NORMAL
+            return fallback.FAULT if self.scores[0] >= self.settings.model_limit else fallback.NORMAL
         self.decided_confidence = self.scores[best]
         if self.decided_confidence >= cfg.MIN_CONFIDENCE_Q8:
             self.decided_tier = TIER_MODEL
@@ -353,6 +362,12 @@ class Pipeline:
         self.decided_tier = TIER_MODEL_UNSURE
         self.model_unsure = (self.model_unsure + 1) & COUNTER_MASK
         return NO_DECISION
+
+    def _error_ratio(self):
+        """A reconstruction's error over its limit, Q8, capped at 65535."""
+        limit = self.settings.model_limit
+        ratio = self.scores[0] // ((limit >> 8) + (1 if limit & 255 else 0))  # ceil(limit / 256), inside 31 bits for any limit
+        return ratio if ratio < 65535 else 65535
 
     def _fallback_decides(self, tier):
         """Tier 2 gives up on the windows it has not decided: the fallback's decisions stand, marked with why."""
@@ -505,4 +520,4 @@ class Pipeline:
 
     def announce(self):
         self.link.boot(cfg.VERSION, cfg.CHANNELS, cfg.RATE_HZ, cfg.BLOCK, cfg.WINDOW, cfg.STRIDE, self.config_hash,
-                       1 if self.model is not None else 0, self.settings.source)
+                       0 if self.model is None else (1 if cfg.MODEL_DECIDES else 2), self.settings.source)

@@ -15,7 +15,8 @@ HELD_DECISION_SLOTS = 5  # array('i') slots the pipeline keeps per window awaiti
 ALERT_RULES = ("peak", "energy", "saturated", "stuck", "dropout", "disconnected")  # an ALERT's rule, by its code
 MACHINE_ALERT_RULES = ("peak", "energy")  # the fast path's limits; the others are sensor faults
 
-TIERS = ("fallback", "model", "fallback (model error)", "fallback (model unsure)", "fallback (model late)")  # who decided a window
+TIERS = ("fallback", "model", "fallback (model error)", "fallback (model unsure)", "fallback (model late)",
+         "fallback (model advisory)")  # who decided a window
 
 CONFIG_SOURCES = ("defaults", "file", "corrupt", "foreign")  # where the board's thresholds came from
 CONFIG_SOURCE_TEXTS = (

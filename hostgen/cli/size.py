@@ -41,7 +41,6 @@ def run(args) -> int:
 
 
 def format_tier2(tier2: dict) -> str:
-
     if tier2["engine"] != "on":
         return f"tier 2   off: {tier2['reason']}"
     return "\n".join([
@@ -50,6 +49,7 @@ def format_tier2(tier2: dict) -> str:
         f"heap     about {tier2['firmware_heap_32bit_bytes']:,} of the {tier2['board_heap_bytes']:,}-byte stock MicroPython heap, 32-bit "
         f"(firmware {tier2['firmware_own_32bit_bytes']:,} measured and counted + transmit ring {tier2['transmit_ring_32bit_bytes']:,} + model "
         f"{tier2['model_heap_32bit_bytes']:,} counted)",
+        "decides  the windows it is sure of" if tier2["decides"] else f"advises  only, the fallback decides: {tier2['advises_because']}",
     ])
 
 

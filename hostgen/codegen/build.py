@@ -88,6 +88,8 @@ def generate(request: BuildRequest, log) -> tuple[SizeReport, dict[str, bytes], 
     tax, tax_note = _quantization_tax(request, model, log)
     if tier2.module is None:
         log(f"tier 2 stays off: {tier2.reason}")
+    elif not tier2.decides:
+        log(f"tier 2 advises only, the fallback decides: {tier2.reason}")
     files = (render_model_files(board, model, report, name, command) | render_dsp_files(plan, command, tier2)
              | tier2.files)
     inputs = {"model": model.path, "board": board.path, **dict(plan.inputs)}

@@ -41,6 +41,7 @@ class Tier2:
     kind: str  # classifier, reconstruction, or "" without a module
     files: dict[str, bytes]
     figures: dict
+    decides: bool = False  # the model decides the windows it is sure of; False: it only advises
 
 
 NO_TIER2 = Tier2(None, "this build has no tier-2 model", "", {}, {"engine": "off"})
@@ -53,7 +54,7 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str) -
     settings = app["model"]
     if settings["tier2"] == "off":
         return Tier2(None, "the app config sets model.tier2 = \"off\"", "", {}, {"engine": "off", "reason": "model.tier2 = off"})
-    required = settings["tier2"] == "required"
+    required = settings["tier2"] in ("required", "decide")
     kind = None if settings["kind"] == "auto" else settings["kind"]
     try:
         macs = lower(model, name).macs
@@ -85,7 +86,35 @@ def compile_tier2(model: ModelInfo, name: str, board, app: dict, command: str) -
         if required:
             raise HostgenError(too_big)
         return Tier2(None, too_big, "", {}, {**figures, "engine": "off", "reason": too_big})
-    return Tier2(module, f"model {name} ({compiled.kind})", compiled.kind, compiled.files, figures)
+    advice = _only_advises(model, settings["tier2"])
+    figures["decides"] = advice is None
+    if advice:
+        figures["advises_because"] = advice
+    return Tier2(module, f"model {name} ({compiled.kind})" + (f", advisory: {advice}" if advice else ""), compiled.kind,
+                 compiled.files, figures, decides=advice is None)
+
+
+def _only_advises(model: ModelInfo, mode: str) -> str | None:
+    """Why the model only advises (the fallback decides every window), or None when it decides the windows it is sure of.
+
+    The reference model is judged by its own report: when it misses its targets and the board with it is no better
+    than the fallback alone on the same windows, it advises. A user's model has no such report: it decides.
+    """
+    from hostgen.model.reference import MODEL_NAME, TARGET_MAX_FALSE_ALARMS, TARGET_MIN_RECALL, reference_figures
+    from hostgen.paths import REFERENCE_DIR
+
+    if mode == "advisory":
+        return "the app config sets model.tier2 = \"advisory\""
+    if mode == "decide" or model.path.resolve() != (REFERENCE_DIR / f"{MODEL_NAME}.tflite").resolve():
+        return None
+    figures = reference_figures()
+    if figures is None or figures["meets_targets"] or figures["baselines"]["board_beats_fallback"]:
+        return None
+    held = figures["heldout"]["int8_tflm"]
+    return (f"the reference model misses its targets (held-out false alarms {held['false_alarm_rate']:.2%} at fault recall "
+            f"{held['fault_recall']:.3f}; the target is <= {TARGET_MAX_FALSE_ALARMS:.0%} at >= {TARGET_MIN_RECALL}) and the board "
+            "is no better with it than with the fallback alone (build/reference/reference.json); set model.tier2 = \"decide\" "
+            "to let it decide")
 
 
 SYNTHETIC_LIMIT_WINDOWS = 1000

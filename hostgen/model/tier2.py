@@ -16,7 +16,7 @@ from hostgen.constants import FAULT, NORMAL, TIERS
 from hostgen.model.engine import reference
 from hostgen.model.engine.generate import CompiledModel, scores
 
-TIER_MODEL, TIER_UNSURE = TIERS.index("model"), TIERS.index("fallback (model unsure)")
+TIER_MODEL, TIER_UNSURE, TIER_ADVISORY = (TIERS.index(t) for t in ("model", "fallback (model unsure)", "fallback (model advisory)"))
 
 
 def min_confidence_q8(app: dict) -> int:
@@ -36,14 +36,19 @@ def model_scores(compiled: CompiledModel, windows: np.ndarray) -> tuple[np.ndarr
     return scores(compiled, inputs, reference.run(compiled.graph, inputs))
 
 
-def judge(compiled: CompiledModel, windows: np.ndarray, app: dict, model_limit: int) -> list[Judgement]:
-    """Tier 2's judgement of each window, as firmware/pipeline.py's _model_decision makes it."""
+def judge(compiled: CompiledModel, windows: np.ndarray, app: dict, model_limit: int, decides: bool = True) -> list[Judgement]:
+    """Tier 2's judgement of each window, as firmware/pipeline.py's _model_decision makes it; a model that only
+    advises (`decides` False) leaves every decision to the fallback and gives its fault score."""
     values, best = model_scores(compiled, windows)
     judged = []
+    reconstruction = compiled.kind == "reconstruction"
     for row, top in zip(values.tolist(), best.tolist()):
-        if compiled.kind == "reconstruction":
-            ratio = row[0] // ((model_limit >> 8) + (1 if model_limit & 255 else 0))  # as the board: ceil(limit / 256)
-            judged.append(Judgement(FAULT if row[0] >= model_limit else NORMAL, TIER_MODEL, min(ratio, 65535)))
+        if reconstruction:  # as the board: the error over ceil(limit / 256)
+            ratio = min(row[0] // ((model_limit >> 8) + (1 if model_limit & 255 else 0)), 65535)
+        if not decides:
+            judged.append(Judgement(None, TIER_ADVISORY, ratio if reconstruction else 256 - row[0]))
+        elif reconstruction:
+            judged.append(Judgement(FAULT if row[0] >= model_limit else NORMAL, TIER_MODEL, ratio))
         elif row[top] >= min_confidence_q8(app):
             judged.append(Judgement(NORMAL if top == 0 else FAULT, TIER_MODEL, row[top]))
         else:

@@ -108,18 +108,23 @@ MODEL_DOUBLES = {
 }
 
 
-@pytest.mark.parametrize("behaviour, tier", [("raises", 2), ("unsure", 3), ("confident_fault", 1)])
+@pytest.mark.parametrize("behaviour, tier", [("raises", 2), ("unsure", 3), ("confident_fault", 1), ("advisory", 5)])
 def test_tier2_model_is_used_when_confident_and_contained_when_not(board, scenarios, behaviour, tier):
     """A stand-in model module (the compiled engine's, or a TFLM C module's, interface) drives the tier-2 dispatch."""
     recording = scenarios["normal"][0][:12_000]
     modules = firmware_files(board, None, "test")
     config = modules["faultline_config.py"].decode()
     assert "MODEL_MODULE = None" in config
-    modules |= {"faultline_config.py": config.replace("MODEL_MODULE = None", 'MODEL_MODULE = "model_double"').encode(),
-                "model_double.py": MODEL_DOUBLES[behaviour].encode()}
+    decides = "MODEL_DECIDES = const(%d)" % (behaviour != "advisory")
+    config = config.replace("MODEL_MODULE = None", 'MODEL_MODULE = "model_double"').replace("MODEL_DECIDES = const(0)", decides)
+    modules |= {"faultline_config.py": config.encode(),
+                "model_double.py": MODEL_DOUBLES["confident_fault" if behaviour == "advisory" else behaviour].encode()}
     result = replay(board, recording, modules=modules)
     boot = next(p for p in result.packets if p.kind == "BOOT")
-    assert boot.fields["tier2"] == 1 and "tier2=model" in result.console
+    if behaviour == "advisory":
+        assert boot.fields["tier2"] == 2 and "tier2=advisory" in result.console
+    else:
+        assert boot.fields["tier2"] == 1 and "tier2=model" in result.console
     windows = [p.fields for p in result.packets if p.kind == "WINDOW"]
     beats = [p.fields for p in result.packets if p.kind == "HEARTBEAT"]
     if behaviour == "raises":
@@ -127,6 +132,10 @@ def test_tier2_model_is_used_when_confident_and_contained_when_not(board, scenar
         assert all(w["tier"] == 2 for w in windows)
     elif behaviour == "unsure":
         assert all(w["tier"] == 3 and w["confidence_q8"] == 136 for w in windows)
+    elif behaviour == "advisory":  # the model is sure each window is a fault, and the fallback's normal stands
+        assert all(w["tier"] == 5 and w["confidence_q8"] == 246 and w["rule"] >= 0 for w in windows)
+        assert sum(p.fields["windows"] for p in result.packets if p.kind == "SUMMARY") > 80
+        assert beats[-1]["model_decisions"] == 0
     else:
         assert len(windows) > 80 and all(w["tier"] == 1 and w["decision"] == 2 and w["rule"] == -1 for w in windows)
     assert beats[-1]["flags"] & 8

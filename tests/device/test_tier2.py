@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import app_with
 from test_pipeline import reference
 
 from hostgen.board.image import build_firmware
@@ -19,11 +20,17 @@ from hostgen.model.tier2 import judge
 MODEL_WINDOWS_ALLOCATION = 1000
 
 
+def reference_build(tmp_path_factory, reference_tflite, mode: str):
+    root = tmp_path_factory.mktemp(f"tier2_{mode}")
+    app = app_with(root, tier2=f'"{mode}"')
+    generate(BuildRequest(board="stm32f4", model=str(reference_tflite), out=str(root / "stm32f4"), app=str(app)), lambda _: None)
+    return root / "stm32f4"
+
+
 @pytest.fixture(scope="module")
 def tier2_build(tmp_path_factory, reference_tflite):
-    out = tmp_path_factory.mktemp("tier2") / "stm32f4"
-    generate(BuildRequest(board="stm32f4", model=str(reference_tflite), out=str(out)), lambda _: None)
-    return out
+    """The reference model deciding the windows it is sure of, whatever its report says."""
+    return reference_build(tmp_path_factory, reference_tflite, "decide")
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +38,12 @@ def compiled(reference_tflite, plan):
     return compile_model(load_model(reference_tflite), "faultline", "test", plan.app["model"]["input_recipe"])
 
 
-def expected_windows(plan, compiled, recording):
+def expected_windows(plan, compiled, recording, decides=True):
     """start -> (decision, tier, confidence, fallback rule) for every window, as the board must decide it."""
     _, starts, _, decided, _ = reference(plan, recording)
     window = plan.app["sampling"]["window_samples"]
     raw = np.stack([recording[s : s + window, 0] for s in starts])
-    judged = judge(compiled, raw, plan.app, 1)
+    judged = judge(compiled, raw, plan.app, 1, decides)
     out = {}
     for start, (fallback_decision, rule, _), verdict in zip(starts, decided, judged):
         decision = fallback_decision if verdict.decision is None else verdict.decision
@@ -61,6 +68,22 @@ def test_the_board_decides_every_window_as_the_host_engine(board, scenarios, pla
     last = [p.fields for p in result.packets if p.kind == "HEARTBEAT"][-1]
     assert last["model_late"] == 0 and last["tier2_errors"] == 0
     assert last["model_decisions"] + last["model_unsure"] == len(expected)
+
+
+def test_an_advisory_model_leaves_every_decision_to_the_fallback(board, scenarios, plan, compiled, tmp_path_factory,
+                                                              reference_tflite):
+    """Each window the fallback flags carries the advisory tier and the model's fault score; the model decides none."""
+    recording, _ = scenarios["bearing_fault"]
+    result = replay(board, recording, modules=build_firmware(reference_build(tmp_path_factory, reference_tflite, "advisory")))
+    expected = expected_windows(plan, compiled, recording, decides=False)
+    flagged = {start: e for start, e in expected.items() if e[0] != NORMAL}
+    windows = {p.fields["start_sample"]: p.fields for p in result.packets if p.kind == "WINDOW"}
+    assert flagged and sorted(windows) == sorted(flagged)
+    for start, (decision, tier, confidence, rule) in flagged.items():
+        packet = windows[start]
+        assert tier == 5 and (packet["decision"], packet["tier"], packet["confidence_q8"], packet["rule"]) == (decision, tier, confidence, rule)
+    assert next(p for p in result.packets if p.kind == "BOOT").fields["tier2"] == 2
+    assert [p.fields for p in result.packets if p.kind == "HEARTBEAT"][-1]["model_decisions"] == 0
 
 
 def test_the_model_finds_the_bearing_fault(board, scenarios, tier2_build):

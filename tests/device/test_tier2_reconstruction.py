@@ -54,7 +54,7 @@ def build(autoencoder, tmp_path_factory):
 
 def test_the_build_is_a_reconstruction_model_with_a_limit_from_normal_windows(build):
     tier2 = json.loads((build / "build.json").read_text())["tier2"]
-    assert tier2["engine"] == "on" and tier2["kind"] == "reconstruction"
+    assert tier2["engine"] == "on" and tier2["kind"] == "reconstruction" and tier2["decides"], "a user's model has no report to miss"
     assert tier2["limit"] >= 1 and "synthetic normal windows" in tier2["limit_source"]
     assert f"MODEL_LIMIT = const({tier2['limit']})" in (build / "faultline_config.py").read_text()
 

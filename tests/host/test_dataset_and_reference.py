@@ -147,3 +147,24 @@ def test_the_ceiling_s_oracle_sees_the_reference_s_own_windows_and_their_faults(
     ratio, statistic = parts["ratio"], parts["statistic"]
     assert np.all(np.isnan(ratio[labels == 0])) and np.all(ratio[labels == 1] > 0)
     assert np.median(statistic[labels == 0]) < 1.2 < np.median(statistic[labels == 1])  # white noise alone: about 1
+
+
+@pytest.mark.parametrize("mode", ["auto", "required", "decide", "advisory"])
+def test_the_reference_decides_only_when_its_report_earns_it(reference_tflite, mode):
+    """A reference that misses its targets, and leaves the board no better than the fallback, only advises (issue 12)."""
+    from hostgen.codegen.tier2_files import compile_tier2
+    from hostgen.config.app import load_app
+    from hostgen.config.board import load_board
+    from hostgen.model.reference import reference_figures
+    from hostgen.model.tflite import load_model
+
+    app = load_app()
+    app["model"]["tier2"] = mode
+    tier2 = compile_tier2(load_model(reference_tflite), "faultline", load_board("stm32f4"), app, "test")
+    figures = reference_figures()
+    earned = figures["meets_targets"] or figures["baselines"]["board_beats_fallback"]
+    assert tier2.module is not None
+    assert tier2.decides == (mode == "decide" or (mode != "advisory" and earned)), tier2.reason
+    assert tier2.figures["decides"] == tier2.decides and ("advisory" in tier2.reason) != tier2.decides
+    if mode in ("auto", "required") and not earned:
+        assert "misses its targets" in tier2.figures["advises_because"] and 'model.tier2 = "decide"' in tier2.reason

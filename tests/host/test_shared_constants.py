@@ -38,7 +38,7 @@ def test_alert_rules():
 
 def test_tiers_events_and_the_raised_bit():
     pipeline = firmware_constants("pipeline")
-    assert [pipeline[f"TIER_{name}"] for name in ("FALLBACK", "MODEL", "MODEL_ERROR", "MODEL_UNSURE", "MODEL_LATE")] == list(range(len(constants.TIERS)))
+    assert [pipeline[f"TIER_{name}"] for name in ("FALLBACK", "MODEL", "MODEL_ERROR", "MODEL_UNSURE", "MODEL_LATE", "MODEL_ADVISORY")] == list(range(len(constants.TIERS)))
     assert [pipeline[f"EVENT_{kind.upper()}"] for kind in constants.EVENT_KINDS] == [1, 2, 3]
     assert pipeline["RAISED_BIT"] == constants.ALERT_RAISED_BIT
 
