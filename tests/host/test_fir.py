@@ -70,16 +70,14 @@ def test_bad_filter_specs_are_refused_before_anything_is_written(tmp_path, refer
     assert not out.exists()
 
 
-def test_response_plot_is_written(tmp_path, reference_tflite):
-    out = tmp_path / "out"
-    assert run_hostgen("gen", "--board", "esp32", "--model", reference_tflite, "--out", out).returncode == 0
+def test_response_plot_is_written(gen_build, reference_tflite):
+    out = gen_build("esp32", "--model", reference_tflite)
     png = (out / "fir_vib_response.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_generated_c_compiles_clean_on_host_and_arm(tmp_path, reference_tflite):
-    out = tmp_path / "out"
-    assert run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out).returncode == 0
+def test_generated_c_compiles_clean_on_host_and_arm(tmp_path, gen_build, reference_tflite):
+    out = gen_build("stm32f4", "--model", reference_tflite)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wno-sign-conversion", "-c", "-I", str(out)]
     for compiler, arch in (("gcc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard"])):
         for source in ("fir_vib.c", "fallback.c"):
