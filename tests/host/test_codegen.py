@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import LazyBuilds, assert_runs_without_tensorflow, assert_user_error, every_board_one_in_the_fast_tier, run_hostgen
+from helpers import LazyBuilds, assert_runs_without_tensorflow, assert_user_error, every_board_one_in_the_fast_tier, run_hostgen, run_in_process
 
 from hostgen.config.board import load_board
 
@@ -159,7 +159,7 @@ def test_keras_model_is_converted(zoo, tmp_path):
      ("x" * 70, "63 at most")],
 )
 def test_bad_model_names(reference_tflite, tmp_path, name, fragment):
-    result = run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--name", name, "--out", tmp_path / "out")
+    result = run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--name", name, "--out", tmp_path / "out")
     assert_user_error(result, fragment)
     assert not (tmp_path / "out").exists()
 
@@ -167,7 +167,7 @@ def test_bad_model_names(reference_tflite, tmp_path, name, fragment):
 def test_name_from_file_name_must_be_valid(reference_tflite, tmp_path):
     model = tmp_path / "my-model.tflite"
     shutil.copy(reference_tflite, model)
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", model, "--out", tmp_path / "o"), "--name my_model")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", model, "--out", tmp_path / "o"), "--name my_model")
 
 
 @pytest.mark.parametrize("failure", ["over_budget", "float", "unsupported_op", "bad_name", "bad_board_key", "too_big"])
@@ -182,7 +182,7 @@ def test_failed_gen_leaves_previous_build_intact(builds, reference_tflite, zoo, 
     model = {"over_budget": zoo["wide_activations"], "float": zoo["float_dense"], "unsupported_op": zoo["unsupported_topk"],
              "too_big": zoo["large_weights"]}.get(failure, reference_tflite)
     extra = ["--name", "if"] if failure == "bad_name" else []
-    assert_user_error(run_hostgen("gen", "--board", board, "--model", model, "--out", out, *extra))
+    assert_user_error(run_in_process("gen", "--board", board, "--model", model, "--out", out, *extra))
     assert tree_digest(out) == before
     assert sorted(p.name for p in out.parent.iterdir() if p.name != ".stm32f4.lock") == ["stm32f4"], "staging left behind"
 
@@ -192,7 +192,7 @@ def test_unwritable_output_dir(reference_tflite, tmp_path, out):
     if out == "file":
         (tmp_path / "plain_file").write_text("x")
         out = tmp_path / "plain_file" / "build"
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out), "not writable")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out), "not writable")
 
 
 def test_gen_does_not_import_tensorflow(reference_tflite, tmp_path):

@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import app_with, assert_user_error, run_hostgen
+from helpers import app_with, assert_user_error, run_in_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
@@ -65,7 +65,7 @@ def test_kaiser_uses_fewest_taps(tmp_path):
 )
 def test_bad_filter_specs_are_refused_before_anything_is_written(tmp_path, reference_tflite, changes, fragment):
     out = tmp_path / "out"
-    result = run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--app", app_with(tmp_path, **changes), "--out", out)
+    result = run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--app", app_with(tmp_path, **changes), "--out", out)
     assert_user_error(result, fragment)
     assert not out.exists()
 
