@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import app_with, assert_user_error, run_hostgen, run_in_process
+from helpers import app_with, assert_user_error, run_hostgen
 
 from hostgen.data import synthetic as dataset
 
@@ -111,5 +111,5 @@ def test_bad_recordings_are_refused_and_nothing_is_written(recordings, build_dir
     fragment = {"float": "dtype float64", "three_d": "shape (100, 10, 2)", "too_short": "normal windows",
                 "empty": "shape (0,)", "channels": "3 channel(s)", "not_numpy": "cannot read recording",
                 "nyquist": "Nyquist"}[problem]
-    assert_user_error(run_in_process("calibrate", "--board", "esp32", "--normal", bad, *extra), fragment)
+    assert_user_error(run_hostgen("calibrate", "--board", "esp32", "--normal", bad, *extra), fragment)
     assert not (build_dir / "calibration" / "esp32.json").exists()
