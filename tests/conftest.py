@@ -45,6 +45,27 @@ def reference_tflite() -> Path:
     return Path(result.stdout.strip())
 
 
+@pytest.fixture(scope="session")
+def gen_build(tmp_path_factory):
+    """gen_build(board, *options) -> the directory `hostgen gen --board BOARD *options` wrote, each request built once a session.
+
+    Tests share these builds and only read them: one that writes into a build copies it first (shutil.copytree).
+    """
+    root = tmp_path_factory.mktemp("shared_builds")
+    built: dict[tuple[str, ...], Path] = {}
+
+    def build(board: str, *options) -> Path:
+        request = (board, *map(str, options))
+        if request not in built:
+            out = root / str(len(built)) / board
+            result = run_hostgen("gen", "--board", *request, "--out", out)
+            assert result.returncode == 0, result.stderr
+            built[request] = out
+        return built[request]
+
+    return build
+
+
 @pytest.fixture
 def runs(pytestconfig):
     """How many runs a fault-injection test makes: --runs, else the test's own CI-sized default."""

@@ -80,6 +80,18 @@ def app_with(tmp_path: Path, name: str = "app", **changes: str) -> Path:
 FAST_TIER_BOARD = "stm32f4"
 
 
-def every_board_one_in_the_fast_tier() -> list:
-    """Every board as a parameter, all but FAST_TIER_BOARD marked slow: `make test-fast` checks one board, `make test` all."""
-    return [name if name == FAST_TIER_BOARD else pytest.param(name, marks=pytest.mark.slow) for name in board_names()]
+def every_board_one_in_the_fast_tier(names: list[str] | None = None) -> list:
+    """Every board (or those in `names`) as a parameter, all but FAST_TIER_BOARD marked slow: `make test-fast` checks one board, `make test` all."""
+    return [name if name == FAST_TIER_BOARD else pytest.param(name, marks=pytest.mark.slow) for name in names or board_names()]
+
+
+class LazyBuilds(dict):
+    """key -> make(key), made the first time a test asks for it: the fast tier builds only the boards it checks."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        self[key] = self._make(key)
+        return self[key]

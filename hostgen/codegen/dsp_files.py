@@ -8,11 +8,11 @@ from hostgen import __version__, constants
 from hostgen.codegen.families import family_of
 from hostgen.codegen.render import render_templates
 from hostgen.codegen.tier2_files import NO_TIER2, Tier2
-from hostgen.dsp import fastpath, features
+from hostgen.dsp import fastpath, features, fir
 from hostgen.dsp.features import FEATURES, rules_for
-from hostgen.dsp.fir import response_plot
 from hostgen.dsp.plan import DspPlan, build_config, config_digest
 from hostgen.model.tier2 import min_confidence_q8
+from hostgen.util.cache import cached_bytes, code_key
 
 COEFFICIENTS_PER_ROW = 10
 
@@ -20,6 +20,13 @@ COEFFICIENTS_PER_ROW = 10
 def _rows(values, per_row: int) -> list[str]:
     text = [f"{int(v)}," for v in values]
     return [" ".join(text[i : i + per_row]) for i in range(0, len(text), per_row)]
+
+
+def _response_png(design: fir.FirDesign) -> bytes:
+    """The filter's response plot, drawn only for a design (or plotting code) not drawn before: it costs seconds of matplotlib."""
+    shown = {**design.__dict__, "float_taps": design.float_taps.tolist(), "coeffs": design.coeffs.tolist()}
+    key = code_key(fir, json.dumps(shown, sort_keys=True))
+    return cached_bytes("report", key, ".png", lambda: fir.response_plot(design)).read_bytes()
 
 
 def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> dict[str, bytes]:
@@ -71,6 +78,6 @@ def render_dsp_files(plan: DspPlan, command: str, tier2: Tier2 = NO_TIER2) -> di
         "faultline_config.py": "faultline_config.py.j2",
     }
     files = render_templates({output: f"codegen/{template}" for output, template in templates.items()}, plan.inputs, command, context)
-    files[f"fir_{name}_response.png"] = response_plot(design)
+    files[f"fir_{name}_response.png"] = _response_png(design)
     files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
     return files

@@ -15,12 +15,15 @@ hi * 2**16 is a multiple of 2**15, y = saturate(2 * hi + ((lo + 2**14) >> 15)) e
 from __future__ import annotations
 
 import io
+import json
+import sys
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
-from scipy import signal
 
 from hostgen.errors import HostgenError
+from hostgen.util.cache import cached_json, code_key
 
 Q15_ONE = 1 << 15
 ROUND = 1 << 14
@@ -93,6 +96,8 @@ def band_edges(spec: dict, rate_hz: int, where: str) -> tuple[list[tuple[float, 
 
 
 def _float_taps(spec: dict, rate_hz: int, numtaps: int, passband, stopband) -> np.ndarray:
+    from scipy import signal
+
     width = spec["transition_hz"]
     kind = spec["type"]
     if spec["design"] == "kaiser":
@@ -127,6 +132,8 @@ def quantize_q15(taps: np.ndarray) -> np.ndarray:
 
 def achieved_response(coeffs: np.ndarray, rate_hz: int, passband, stopband) -> tuple[float, float]:
     """(largest passband deviation from 0 dB, smallest stopband attenuation), in dB."""
+    from scipy import signal
+
     freqs, response = signal.freqz(coeffs.astype(np.float64) / Q15_ONE, worN=RESPONSE_POINTS, fs=rate_hz)
     magnitude = np.maximum(np.abs(response), 1e-12)
     in_pass = np.zeros(len(freqs), bool)
@@ -141,7 +148,22 @@ def achieved_response(coeffs: np.ndarray, rate_hz: int, passband, stopband) -> t
 
 
 def design_fir(app: dict) -> FirDesign:
-    """The fewest taps (or exactly `taps`) whose Q15 coefficients meet the spec; else an error."""
+    """The fewest taps (or exactly `taps`) whose Q15 coefficients meet the spec; else an error.
+
+    A design is cached by its spec, the rate, this module and scipy's version, so a command whose filter was
+    designed before does not import scipy.signal (a second of every command's start).
+    """
+    spec, rate = app["filter"], app["sampling"]["rate_hz"]
+    key = code_key(sys.modules[__name__], metadata.version("scipy"), json.dumps([spec, rate], sort_keys=True))
+    figures = cached_json("fir", key, lambda: _design(app))
+    return FirDesign(spec["name"], spec["type"], rate, np.array(figures["float_taps"], np.float64), np.array(figures["coeffs"], np.int16),
+                     [tuple(band) for band in figures["passband"]], [tuple(band) for band in figures["stopband"]],
+                     figures["passband_ripple_db"], figures["stopband_db"], spec)
+
+
+def _design(app: dict) -> dict:
+    from scipy import signal
+
     spec, rate = app["filter"], app["sampling"]["rate_hz"]
     where = str(app["path"])
     passband, stopband = band_edges(spec, rate, where)
@@ -160,7 +182,8 @@ def design_fir(app: dict) -> FirDesign:
         ripple, attenuation = achieved_response(coeffs, rate, passband, stopband)
         best = (numtaps, ripple, attenuation)
         if coeffs.any() and ripple <= spec["passband_ripple_db"] and attenuation >= spec["stopband_db"]:  # all-zero taps pass nothing
-            return FirDesign(spec["name"], spec["type"], rate, taps, coeffs, passband, stopband, ripple, attenuation, spec)
+            return {"float_taps": taps.tolist(), "coeffs": coeffs.tolist(), "passband": passband, "stopband": stopband,
+                    "passband_ripple_db": ripple, "stopband_db": attenuation}
     numtaps, ripple, attenuation = best
     raise HostgenError(
         f"{where}: filter '{spec['name']}' cannot meet its spec with at most {candidates[-1]} taps after Q15 "
@@ -194,6 +217,7 @@ def filter_signal(coeffs: np.ndarray, samples: np.ndarray) -> np.ndarray:
 def response_plot(design: FirDesign) -> bytes:
     """PNG of the designed (float) and the quantized (Q15) magnitude response, with the spec."""
     import matplotlib
+    from scipy import signal
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt

@@ -20,7 +20,6 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from hostgen.data import synthetic as dataset
 
@@ -60,6 +59,8 @@ def _clock(s, drift, full_scale, rng):
     window with scipy's FFT resampling, over the segment and its mirror image so that the
     periodic FFT sees no jump at the ends: tones move by a factor 1/(1+drift).
     """
+    from scipy import signal  # a second to import: only for the check itself, not every command that imports the build
+
     window = s.shape[1]
     span = round(window / (1 + drift))
     segment = _extended(s, span - window) if span > window else s[:, :span]

@@ -16,7 +16,8 @@ def _boards(tmp_path, count):
     return boards
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+# The fast tier kills the broker: the outage, the spool and the redelivery of what the broker lost; a SIGTERM's saved queue in `make test`
+@pytest.mark.parametrize("kill", [pytest.param(False, marks=pytest.mark.slow), True], ids=["sigterm", "sigkill"])
 def test_broker_stopped_and_restarted_mid_run_loses_nothing_and_flags_every_resend(tmp_path, broker, subscriber, kill):
     """QoS 1 is at least once: a message the broker took but whose PUBACK the outage cut off is sent
     again. Every such re-send carries packet/resent, so a subscriber that drops a repeated

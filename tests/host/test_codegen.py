@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import assert_runs_without_tensorflow, assert_user_error, run_hostgen
+from helpers import LazyBuilds, assert_runs_without_tensorflow, assert_user_error, every_board_one_in_the_fast_tier, run_hostgen, run_in_process
 
-from hostgen.config.board import board_names, load_board
+from hostgen.config.board import load_board
 
 DUMP_MAIN = r"""
 #include <stdint.h>
@@ -32,17 +32,12 @@ def tree_digest(directory: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory, reference_tflite) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("builds")
-    out = {}
-    for board in board_names():
-        out[board] = root / board
-        result = run_hostgen("gen", "--board", board, "--model", reference_tflite, "--name", "faultline", "--out", out[board])
-        assert result.returncode == 0, result.stderr
-    return out
+def builds(gen_build, reference_tflite) -> dict[str, Path]:
+    """board -> the reference model's build (named faultline after its file), shared with other modules: read only."""
+    return LazyBuilds(lambda board: gen_build(board, "--model", reference_tflite))
 
 
-@pytest.mark.parametrize("board", board_names())
+@pytest.mark.parametrize("board", every_board_one_in_the_fast_tier())
 def test_every_generated_file_has_a_banner(builds, board, reference_tflite):
     model_hash = hashlib.sha256(reference_tflite.read_bytes()).hexdigest()
     board_hash = hashlib.sha256(load_board(board).path.read_bytes()).hexdigest()
@@ -57,7 +52,7 @@ def test_every_generated_file_has_a_banner(builds, board, reference_tflite):
         assert re.search(r"template \S+\.j2 sha256 [0-9a-f]{64}", head), name
 
 
-@pytest.mark.parametrize("board", board_names())
+@pytest.mark.parametrize("board", every_board_one_in_the_fast_tier())
 def test_model_array_reproduces_the_model_and_is_aligned(builds, board, reference_tflite, tmp_path):
     build = builds[board]
     alignment = load_board(board).alignment_bytes
@@ -76,13 +71,13 @@ def test_model_array_reproduces_the_model_and_is_aligned(builds, board, referenc
     assert f"#define FAULTLINE_MODEL_ALIGNMENT {alignment}u" in header
 
 
-def test_generated_c_compiles_clean_for_the_mcu(builds):
-    for board in ("stm32f4", "nucleo_f401re"):
-        subprocess.run(
-            ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-std=c99", "-Wall", "-Wextra",
-             "-Werror", "-c", builds[board] / "model_data.c", "-o", "/dev/null"],
-            check=True, capture_output=True,
-        )
+@pytest.mark.parametrize("board", every_board_one_in_the_fast_tier(["stm32f4", "nucleo_f401re"]))
+def test_generated_c_compiles_clean_for_the_mcu(builds, board):
+    subprocess.run(
+        ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-std=c99", "-Wall", "-Wextra",
+         "-Werror", "-c", builds[board] / "model_data.c", "-o", "/dev/null"],
+        check=True, capture_output=True,
+    )
 
 
 def test_esp32_alignment_follows_the_cache_line(builds):
@@ -164,7 +159,7 @@ def test_keras_model_is_converted(zoo, tmp_path):
      ("x" * 70, "63 at most")],
 )
 def test_bad_model_names(reference_tflite, tmp_path, name, fragment):
-    result = run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--name", name, "--out", tmp_path / "out")
+    result = run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--name", name, "--out", tmp_path / "out")
     assert_user_error(result, fragment)
     assert not (tmp_path / "out").exists()
 
@@ -172,13 +167,13 @@ def test_bad_model_names(reference_tflite, tmp_path, name, fragment):
 def test_name_from_file_name_must_be_valid(reference_tflite, tmp_path):
     model = tmp_path / "my-model.tflite"
     shutil.copy(reference_tflite, model)
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", model, "--out", tmp_path / "o"), "--name my_model")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", model, "--out", tmp_path / "o"), "--name my_model")
 
 
 @pytest.mark.parametrize("failure", ["over_budget", "float", "unsupported_op", "bad_name", "bad_board_key", "too_big"])
-def test_failed_gen_leaves_previous_build_intact(reference_tflite, zoo, tmp_path, failure):
+def test_failed_gen_leaves_previous_build_intact(builds, reference_tflite, zoo, tmp_path, failure):
     out = tmp_path / "build" / "stm32f4"
-    assert run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out).returncode == 0
+    shutil.copytree(builds["stm32f4"], out)
     before = tree_digest(out)
     board = "stm32f4"
     if failure == "bad_board_key":
@@ -187,7 +182,7 @@ def test_failed_gen_leaves_previous_build_intact(reference_tflite, zoo, tmp_path
     model = {"over_budget": zoo["wide_activations"], "float": zoo["float_dense"], "unsupported_op": zoo["unsupported_topk"],
              "too_big": zoo["large_weights"]}.get(failure, reference_tflite)
     extra = ["--name", "if"] if failure == "bad_name" else []
-    assert_user_error(run_hostgen("gen", "--board", board, "--model", model, "--out", out, *extra))
+    assert_user_error(run_in_process("gen", "--board", board, "--model", model, "--out", out, *extra))
     assert tree_digest(out) == before
     assert sorted(p.name for p in out.parent.iterdir() if p.name != ".stm32f4.lock") == ["stm32f4"], "staging left behind"
 
@@ -197,7 +192,7 @@ def test_unwritable_output_dir(reference_tflite, tmp_path, out):
     if out == "file":
         (tmp_path / "plain_file").write_text("x")
         out = tmp_path / "plain_file" / "build"
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out), "not writable")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out), "not writable")
 
 
 def test_gen_does_not_import_tensorflow(reference_tflite, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_inputs import first_difference, open_engine, parity_sets, random_tensors
-from helpers import run_hostgen
+from helpers import run_hostgen, run_in_process
 
 from hostgen.board.unix_port import unix_heap_bytes
 from hostgen.config.board import load_board
@@ -238,8 +238,8 @@ def test_engine_refuses_what_it_cannot_run_exactly(zoo, name, tmp_path):
 ])
 def test_infer_rejects_bad_tensors(reference_tflite, tmp_path, array, problem):
     np.save(tmp_path / "x.npy", array)
-    result = run_hostgen("infer", "--board", "stm32f4", "--model", str(reference_tflite), "--in", str(tmp_path / "x.npy"),
-                         "--out", str(tmp_path / "y.npy"), "--impl", "ref")
+    result = run_in_process("infer", "--board", "stm32f4", "--model", str(reference_tflite), "--in", str(tmp_path / "x.npy"),
+                            "--out", str(tmp_path / "y.npy"), "--impl", "ref")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and problem in result.stderr and "(batch, 1, 256, 1)" in result.stderr
     assert not (tmp_path / "y.npy").exists()

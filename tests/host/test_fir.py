@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import app_with, assert_user_error, run_hostgen
+from helpers import app_with, assert_user_error, run_in_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
@@ -65,21 +65,19 @@ def test_kaiser_uses_fewest_taps(tmp_path):
 )
 def test_bad_filter_specs_are_refused_before_anything_is_written(tmp_path, reference_tflite, changes, fragment):
     out = tmp_path / "out"
-    result = run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--app", app_with(tmp_path, **changes), "--out", out)
+    result = run_in_process("gen", "--board", "stm32f4", "--model", reference_tflite, "--app", app_with(tmp_path, **changes), "--out", out)
     assert_user_error(result, fragment)
     assert not out.exists()
 
 
-def test_response_plot_is_written(tmp_path, reference_tflite):
-    out = tmp_path / "out"
-    assert run_hostgen("gen", "--board", "esp32", "--model", reference_tflite, "--out", out).returncode == 0
+def test_response_plot_is_written(gen_build, reference_tflite):
+    out = gen_build("esp32", "--model", reference_tflite)
     png = (out / "fir_vib_response.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_generated_c_compiles_clean_on_host_and_arm(tmp_path, reference_tflite):
-    out = tmp_path / "out"
-    assert run_hostgen("gen", "--board", "stm32f4", "--model", reference_tflite, "--out", out).returncode == 0
+def test_generated_c_compiles_clean_on_host_and_arm(tmp_path, gen_build, reference_tflite):
+    out = gen_build("stm32f4", "--model", reference_tflite)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wno-sign-conversion", "-c", "-I", str(out)]
     for compiler, arch in (("gcc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard"])):
         for source in ("fir_vib.c", "fallback.c"):

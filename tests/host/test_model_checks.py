@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import assert_user_error, run_hostgen
+from helpers import assert_user_error, run_in_process
 
 from hostgen.errors import HostgenError
 from hostgen.model.tflite import load_model
@@ -28,7 +28,7 @@ def test_truncated_model_is_refused(tmp_path, reference_tflite, keep):
     data = reference_tflite.read_bytes()
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(data[:keep] if keep >= 0 else data[:keep])
-    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--model", bad), str(bad))
+    assert_user_error(run_in_process("size", "--board", "stm32f4", "--model", bad), str(bad))
 
 
 def test_corrupted_models_never_crash_the_loader(tmp_path, reference_tflite):
@@ -50,15 +50,15 @@ def test_corrupted_models_never_crash_the_loader(tmp_path, reference_tflite):
 def test_not_a_flatbuffer(tmp_path):
     path = tmp_path / "notes.tflite"
     path.write_text("this is not a model at all\n")
-    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--model", path), "not a .tflite flatbuffer")
+    assert_user_error(run_in_process("size", "--board", "stm32f4", "--model", path), "not a .tflite flatbuffer")
 
 
 def test_float_model_is_refused(zoo):
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", zoo["float_dense"]), "is not int8", "FLOAT32")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", zoo["float_dense"]), "is not int8", "FLOAT32")
 
 
 def test_unsupported_op_is_named(zoo):
-    assert_user_error(run_hostgen("gen", "--board", "stm32f4", "--model", zoo["unsupported_topk"]), "TOPK_V2")
+    assert_user_error(run_in_process("gen", "--board", "stm32f4", "--model", zoo["unsupported_topk"]), "TOPK_V2")
 
 
 def test_runtime_agrees_the_unsupported_op_is_missing(zoo):
@@ -83,10 +83,10 @@ def test_op_table_matches_the_installed_runtime():
 
 
 def test_missing_model_file():
-    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--model", "no/such/model.tflite"), "not found")
+    assert_user_error(run_in_process("size", "--board", "stm32f4", "--model", "no/such/model.tflite"), "not found")
 
 
 def test_wrong_suffix(tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\0" * 16)
-    assert_user_error(run_hostgen("size", "--board", "stm32f4", "--model", path), "'.onnx'")
+    assert_user_error(run_in_process("size", "--board", "stm32f4", "--model", path), "'.onnx'")

@@ -9,6 +9,7 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 from helpers import REPO, assert_user_error, run_hostgen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -108,10 +109,8 @@ def mutate(frame: bytes, rng: np.random.Generator) -> bytes:
     return bytes(data) + b"\x00"
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**32 - 1))
-def test_fuzzed_streams_never_crash_and_never_false_accept(seed):
-    """500 examples x 200 mutated frames = 100,000 frames, interleaved with intact ones."""
+def fuzzed_stream_never_crashes_or_false_accepts(seed):
+    """200 mutated frames, interleaved with intact ones."""
     rng = np.random.default_rng(seed)
     originals = {}
     stream = bytearray()
@@ -125,6 +124,16 @@ def test_fuzzed_streams_never_crash_and_never_false_accept(seed):
     for cut in np.split(np.frombuffer(bytes(stream), np.uint8), np.sort(rng.integers(0, len(stream), 10))):
         for packet in decoder.feed(cut.tobytes()):
             assert originals.get(packet.seq) == encode(packet.kind, packet.node, packet.seq, packet.ticks_ms, **packet.fields), "false accept"
+
+
+def _fuzz(examples: int):
+    return settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+        given(st.integers(0, 2**32 - 1))(fuzzed_stream_never_crashes_or_false_accepts))
+
+
+# 500 examples x 200 mutated frames = 100,000 frames in `make test`, 50 of them in the fast tier
+test_fuzzed_streams_never_crash_and_never_false_accept = _fuzz(50)
+test_more_fuzzed_streams_never_crash_and_never_false_accept = pytest.mark.slow(_fuzz(450))
 
 
 def test_decoder_resynchronises_after_garbage():
@@ -251,13 +260,14 @@ def test_a_restart_whose_boot_was_lost_is_a_restart_not_duplicates():
     assert tracker.figures()[1]["restarts"] == 1 and tracker.figures()[1]["duplicates"] == 1
 
 
-def test_decoder_fuzz_reports_every_gap_and_duplicate(runs):
+@pytest.mark.parametrize("first_run, last_run", [(0, 2), pytest.param(2, None, marks=pytest.mark.slow)], ids=["first", "rest"])
+def test_decoder_fuzz_reports_every_gap_and_duplicate(runs, first_run, last_run):
     """A node's stream mutated frame by frame (bit flips, truncation, deletion, duplication, reordering):
     no crash, no false accept, and the tracker's missing count is exactly the sequence numbers lost.
 
-    CI runs 20 x 10,000 frames; `--runs 100` is the long version (10^6 frames)."""
+    CI runs 20 x 10,000 frames (the fast tier the first 2); `--runs 100` is the long version (10^6 frames)."""
     total_frames = lost_seen = 0
-    for run in range(runs(20)):
+    for run in range(first_run, last_run or runs(20)):
         rng = np.random.default_rng(run)
         frames = [(seq, encode("HEARTBEAT", 5, seq, seq, uptime_ms=seq, heap_free=int(rng.integers(0, 2**30))))
                   for seq in range(10_000)]

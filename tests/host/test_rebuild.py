@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import REPO, app_with, run_hostgen
+from helpers import REPO, app_with
 
 from hostgen.data import synthetic as dataset
 from hostgen.model.reference import RECIPE
@@ -75,7 +76,8 @@ CASES = {
                                   "--float-model", REFERENCE_FLOAT],
 }
 SLOW = {"representative", "float_model",  # convert a Keras model with TensorFlow
-        "fraction", "model"}  # left to `make test`: the fast tier keeps one case that edits the build and one that edits the app
+        "fraction", "model",  # left to `make test`: the fast tier keeps one option through both rebuilds
+        "app"}  # every case edits the app and checks the rebuild used it: "name" proves that too
 
 
 @pytest.mark.parametrize("rebuild", ["flash", "calibrate"])
@@ -117,9 +119,9 @@ def test_commands_use_the_build_s_app_config(tmp_path, reference_tflite, normal_
     assert "NODE_ID = const(99)" in (build_root / BOARD / "faultline_config.py").read_text()
 
 
-def test_an_old_build_without_a_request_is_a_clear_error(tmp_path, reference_tflite):
+def test_an_old_build_without_a_request_is_a_clear_error(tmp_path, gen_build, reference_tflite):
     out = tmp_path / "old"
-    assert run_hostgen("gen", "--board", BOARD, "--model", reference_tflite, "--out", out).returncode == 0
+    shutil.copytree(gen_build(BOARD, "--model", reference_tflite), out)
     record = json.loads((out / "build.json").read_text())
     del record["request"]
     (out / "build.json").write_text(json.dumps(record))

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import assert_user_error, run_hostgen
+from helpers import assert_user_error, run_hostgen, run_in_process
 
 from hostgen.config.app import load_app
 from hostgen.data import synthetic as dataset
@@ -51,12 +51,12 @@ def test_fallback_gives_the_same_windows_in_every_implementation(tmp_path):
 
 
 def test_fallback_refuses_a_channel_mismatch(two_channels):
-    assert_user_error(run_hostgen("fallback", "--board", "esp32", "--in", two_channels), "2 channel(s)")
+    assert_user_error(run_in_process("fallback", "--board", "esp32", "--in", two_channels), "2 channel(s)")
 
 
 def test_filter_refuses_wrong_dtype(tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros(100, np.int32))
     out = tmp_path / "y.npy"
-    assert_user_error(run_hostgen("filter", "--board", "esp32", "--in", bad, "--out", out), "dtype int32")
+    assert_user_error(run_in_process("filter", "--board", "esp32", "--in", bad, "--out", out), "dtype int32")
     assert not out.exists()

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import assert_user_error, run_hostgen
+from helpers import assert_user_error, run_hostgen, run_in_process
 
 from hostgen.data import synthetic as dataset
 
@@ -55,11 +55,11 @@ def test_replay_on_the_smallest_board_says_which_heap_it_used(recording):
 def test_bad_recordings(tmp_path, make, fragment):
     path = tmp_path / "bad.npy"
     np.save(path, make())
-    assert_user_error(run_hostgen("replay", "--board", "esp32", "--data", path), fragment)
+    assert_user_error(run_in_process("replay", "--board", "esp32", "--data", path), fragment)
 
 
 def test_rate_mismatch(recording):
-    assert_user_error(run_hostgen("replay", "--board", "esp32", "--data", recording, "--rate", "2000"), "--rate 2000")
+    assert_user_error(run_in_process("replay", "--board", "esp32", "--data", recording, "--rate", "2000"), "--rate 2000")
 
 
 def test_replay_with_events_tells_latency_share_and_false_alarms(recording, tmp_path):
@@ -90,4 +90,4 @@ def test_replay_with_events_tells_latency_share_and_false_alarms(recording, tmp_
 def test_bad_events_file(recording, tmp_path, content, fragment):
     events = tmp_path / "events.json"
     events.write_text(content)
-    assert_user_error(run_hostgen("replay", "--board", "esp32", "--data", recording, "--events", events), fragment)
+    assert_user_error(run_in_process("replay", "--board", "esp32", "--data", recording, "--events", events), fragment)

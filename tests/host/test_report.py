@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_hostgen
+from helpers import LazyBuilds, every_board_one_in_the_fast_tier
 
-from hostgen.config.board import board_names
 from hostgen.qcheck.conditions import CONDITIONS
 
 SECTIONS = ["Memory map", "Model", "Quantization tax", "FIR filter and fallback thresholds", "Provenance"]
@@ -20,20 +19,19 @@ WITHOUT_FLOAT = "esp32 without a float model"
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory, reference_tflite) -> dict[str, Path]:
-    """report.html of the reference build (quantization check included) on every board, and of one without a float model."""
-    root = tmp_path_factory.mktemp("reports")
-    runs = {board: ["--board", board] for board in board_names()}
-    runs[WITHOUT_FLOAT] = ["--board", "esp32", "--model", reference_tflite]
-    out = {}
-    for name, args in runs.items():
-        result = run_hostgen("gen", *args, "--out", root / name)
-        assert result.returncode == 0, result.stderr
-        out[name] = root / name / "report.html"
-    return out
+def reports(gen_build, reference_tflite) -> dict[str, Path]:
+    """name -> report.html of the reference build (quantization check included) on a board, or of one without a float model."""
+    def report(name: str) -> Path:
+        build = gen_build("esp32", "--model", reference_tflite) if name == WITHOUT_FLOAT else gen_build(name)
+        return build / "report.html"
+
+    return LazyBuilds(report)
 
 
-@pytest.mark.parametrize("name", [*board_names(), WITHOUT_FLOAT])
+REPORTS = [*every_board_one_in_the_fast_tier(), WITHOUT_FLOAT]
+
+
+@pytest.mark.parametrize("name", REPORTS)
 def test_report_has_every_section_and_only_embedded_images(reports, name):
     html = reports[name].read_text()
     assert html.startswith("<!--") and "Do not edit" in html.split("-->")[0]
@@ -71,17 +69,23 @@ def test_manifest_lists_the_report_and_the_check(reports):
     assert "--float-model" in without["qcheck"]["not_run"] and "float_model" not in without["inputs"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium: run 'make setup' (apt-get install chromium)")
-def test_reports_render_in_headless_chromium(reports):
+@pytest.fixture(scope="module")
+def browser():
+    if shutil.which("chromium") is None:
+        pytest.skip("needs Debian's chromium: run 'make setup' (apt-get install chromium)")
     from headless_chromium import headless_chromium
 
-    with headless_chromium() as browser:
-        for name, path in reports.items():
-            page = browser.load(path)
-            assert page["errors"] == [], (name, page["errors"])
-            assert all(url.startswith(("file:", "data:")) for url in page["requests"]), name
-            assert page["images"] and all(image["complete"] and image["width"] > 0 for image in page["images"]), (name, page["images"])
-            assert page["headings"] == SECTIONS, name
+    with headless_chromium() as running:
+        yield running
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_reports_render_in_headless_chromium(reports, browser, name):
+    page = browser.load(reports[name])
+    assert page["errors"] == [], page["errors"]
+    assert all(url.startswith(("file:", "data:")) for url in page["requests"])
+    assert page["images"] and all(image["complete"] and image["width"] > 0 for image in page["images"]), page["images"]
+    assert page["headings"] == SECTIONS
 
 
 def test_reference_model_is_shown_beside_the_fallback_and_the_board(reports):
