@@ -17,7 +17,7 @@ import pytest
 from helpers import REPO, app_with
 
 from hostgen.data import synthetic as dataset
-from hostgen.model.reference import RECIPE
+from hostgen.model.reference import RECIPE, model_input
 from hostgen.qcheck.tax import REFERENCE_FLOAT
 
 BOARD = "esp32"
@@ -48,7 +48,7 @@ def normal_recording(tmp_path_factory):
 def representative(tmp_path_factory):
     counts, _ = dataset.make_windows(RECIPE["train_seed"] + 100, 200)
     path = tmp_path_factory.mktemp("representative") / "windows.npy"
-    np.save(path, dataset.model_input(counts))
+    np.save(path, model_input(counts))  # the reference model's own input recipe
     return path
 
 
