@@ -108,12 +108,17 @@ def rules_for(decide_on: list[str]) -> list[Rule]:
             for below in ((False, True) if f in BASELINE_FEATURES else (False,))]
 
 
+def centred(window: np.ndarray) -> tuple[int, np.ndarray]:
+    """(mean, d): a window's integer mean (floor) and the window minus it, clamped to int16."""
+    x = window.astype(np.int64)
+    mean = int(x.sum()) >> (len(x).bit_length() - 1)
+    return mean, np.clip(x - mean, -32768, 32767)
+
+
 def window_features(window: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """The features of one filtered int16 window and its raw samples, as int64."""
-    x = window.astype(np.int64)
-    log2 = len(x).bit_length() - 1
-    mean = int(x.sum()) >> log2
-    d = np.clip(x - mean, -32768, 32767)
+    log2 = len(window).bit_length() - 1
+    mean, d = centred(window)
     squares = d * d
     rms = isqrt((int((squares >> 9).sum()) << (9 - log2)) + (int((squares & 511).sum()) >> log2))
     magnitude = np.abs(d)
@@ -131,8 +136,7 @@ def window_features(window: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 def turn_samples(raw: np.ndarray) -> tuple[np.ndarray, int]:
     """(q, bits): the raw window minus its mean, clamped to int16, its peak (of `bits` bits) scaled to TURN_PEAK_BITS bits."""
-    x = raw.astype(np.int64)
-    d = np.clip(x - (int(x.sum()) >> (len(x).bit_length() - 1)), -32768, 32767)
+    _, d = centred(raw)
     bits = int(np.abs(d).max()).bit_length()
     return (d >> (bits - TURN_PEAK_BITS) if bits > TURN_PEAK_BITS else d << (TURN_PEAK_BITS - bits)), bits
 

@@ -5,13 +5,13 @@ shared by the host (this numpy function) and the board (its constants rendered i
   mean (floor division), divide by 32768 and quantize to the input tensor's scale and zero point
   with MultiplyByQuantizedMultiplier, clamped to int8.
 - "raw_counts": the same without the mean.
-- "normalised_second_difference" (the reference model's): per channel, the second difference
+- "normalised_second_difference": per channel, the second difference
   d[t] = x[t] - 2 x[t-1] + x[t-2] (d[0] = d[1] = 0), which removes offset and drift and damps the
   shaft harmonics against the bearing's ringing, divided by the window's own peak |d| so the
   running level (speed, load, sensor gain) drops out: n[t] = (d[t] * (2^28 // peak) + 2^13) >> 14,
   in [-2^14, 2^14] (2^14 stands for 1.0), then quantized as above. |d| <= 2^17 and
   |d[t]| * (2^28 // peak) <= 2^28, so every step is a 31-bit small int.
-- "band_over_level": per channel, a 15-tap band-pass FIR (BAND_TAPS_Q12: 180-420 Hz at 1 kHz, the
+- "band_over_level" (the reference model's): per channel, a 15-tap band-pass FIR (BAND_TAPS_Q12: 180-420 Hz at 1 kHz, the
   bearing resonances' band, shaft harmonics below 150 Hz down 15-65 dB) inside the window,
   b[t] = (sum_k h[k] x[t-k]) >> 12 for t >= 14 (b[t] = 0 before), over the window's own level
   L = max(1, BAND_LEVEL_SPAN * sum|b| // W), ten mean absolute values (about eight RMS of noise):
