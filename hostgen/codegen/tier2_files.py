@@ -28,10 +28,11 @@ OBJECT_32 = 16  # a bytes or bytearray object's own block on 32 bits: type, leng
 # selftest, faultline), 2,057 for once_per_turn and held decisions (the generated fallback, pipeline, fastpath) and
 # 185 for the periodicity history (the generated fallback, pipeline), and 2,212 for unbalance and lower rules (the
 # generated fallback 4,159 -> 6,241, settings 4,252 -> 4,382), plus the fallback's own buffer for unbalance (its 92
-# lag depths, an array('i'): 384 bytes).
+# lag depths, an array('i'): 384 bytes), and 273 for an advisory model's tier (pipeline, diag, faultline 13,841 ->
+# 14,114).
 # The base that the buffers added since (pipeline_buffers_32bit_bytes, transmit_ring_32bit_bytes) and the model's
 # 32-bit figure are added to.
-FIRMWARE_HEAP_32BIT = 43_008 + 2_003 + 2_057 + 185 + 2_212 + 384
+FIRMWARE_HEAP_32BIT = 43_008 + 2_003 + 2_057 + 185 + 2_212 + 384 + 273
 
 
 @dataclass(frozen=True)
